@@ -1,0 +1,53 @@
+# One task runner. `make dev` and `make test` install what they need themselves.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ./.edgerag
+PYTHONPATH_LOCAL := workers:.:emulator/sdk
+
+.PHONY: dev test lint typecheck unit deploy-check clean
+
+$(STAMP): requirements/*.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/test.txt
+	touch $(STAMP)
+
+dev: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR)
+
+test: $(STAMP) lint typecheck node-deps
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy workers emulator tests
+
+# --- node toolchain + deploy checks (section owned by the deploy work) ---
+# Node 22 + wrangler live in ./node_modules, pinned by package-lock.json: wrangler 4 needs
+# Node >= 22 and the system node may be older. `npm ci` runs with whatever npm the machine has;
+# the stamp makes repeat `make test` runs free and is redone when the npm manifests change.
+NODE_STAMP := node_modules/.installed
+
+.PHONY: node-deps
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js + npm (any version)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@node_modules/.bin/node -e 'process.exit(+process.versions.node.split(".")[0] >= 22 ? 0 : 1)' \
+		|| { echo "node_modules/.bin/node is not Node >= 22" >&2; exit 1; }
+	@touch $@
+
+node-deps: $(NODE_STAMP)
+
+# Tier 6 alone: wrangler d1 migrations apply --local + deploy --dry-run for every Worker.
+deploy-check: $(STAMP) $(NODE_STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider -m deploy tests/deploy/test_wrangler.py
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,95 @@
+"""The whole mesh in one process: four Workers' real entry classes on emulated bindings.
+
+Bindings per Worker follow the wrangler configs (least privilege): the gateway cannot reach R2
+or Vectorize, the llm Worker cannot reach R2, and so on. State lives under one data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from emulator.d1 import EmulatedD1
+from emulator.kv import EmulatedKV
+from emulator.r2 import EmulatedR2
+from emulator.services import EmulatedService
+from emulator.vectorize import EmulatedVectorize
+from kernel.env import EMBEDDING_DIMENSIONS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+WORKERS = ("gateway", "rag", "ingest", "llm")
+
+# Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
+BINDINGS: dict[str, tuple[str, ...]] = {
+    "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
+    "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM"),
+    "ingest": ("DB", "R2", "VECTORIZE", "AI"),
+    "llm": ("AI", "KV", "DB"),
+}
+
+
+class ExecutionContext:
+    """`ctx` as the runtime passes it: waitUntil keeps work alive after the response."""
+
+    def __init__(self) -> None:
+        self.pending: set[asyncio.Task[Any]] = set()
+
+    def waitUntil(self, coro: Coroutine[Any, Any, Any]) -> None:  # noqa: N802 — the JS name
+        task = asyncio.ensure_future(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+
+@dataclass
+class Mesh:
+    data_dir: Path
+    envs: dict[str, SimpleNamespace] = field(default_factory=dict)
+    ctx: ExecutionContext = field(default_factory=ExecutionContext)
+    stores: dict[str, Any] = field(default_factory=dict)
+
+    def worker(self, name: str) -> Any:
+        entry = importlib.import_module(f"{name}.entry")
+        return entry.Default(self.ctx, self.envs[name])
+
+    async def fetch(self, request: Any) -> Any:
+        """What the public internet reaches: the gateway."""
+        return await self.worker("gateway").fetch(request)
+
+    async def drain(self) -> None:
+        while self.ctx.pending:
+            await asyncio.gather(*list(self.ctx.pending), return_exceptions=True)
+
+
+def build_mesh(data_dir: Path, *, operator_token: str | None, ai: Any = None, vars: dict[str, str] | None = None) -> Mesh:
+    for sub in ("d1", "kv", "r2", "vectorize"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if ai is None:
+        from emulator.ai import EmulatedAI
+
+        ai = EmulatedAI()
+    db = EmulatedD1(data_dir / "d1" / "edgerag.sqlite", migrations_dir=MIGRATIONS_DIR)
+    db.apply_migrations()
+    mesh = Mesh(data_dir=data_dir)
+    mesh.stores = {
+        "DB": db,
+        "KV": EmulatedKV(data_dir / "kv" / "edgerag.sqlite"),
+        "R2": EmulatedR2(data_dir / "r2" / "edgerag-originals"),
+        "VECTORIZE": EmulatedVectorize(data_dir / "vectorize" / "edgerag-chunks.sqlite", dimensions=EMBEDDING_DIMENSIONS),
+        "AI": ai,
+    }
+    for service in ("RAG", "INGEST", "LLM"):
+        name = service.lower()
+        mesh.stores[service] = EmulatedService(name, lambda name=name: mesh.worker(name))
+    common_vars = {"EDGERAG_ENV": "local", **(vars or {})}
+    for worker in WORKERS:
+        env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)
+        if worker == "gateway" and operator_token:
+            env.EDGERAG_OPERATOR_TOKEN = operator_token
+        mesh.envs[worker] = env
+    return mesh

@@ -1,0 +1,37 @@
+"""Service bindings between emulated Workers, serialized the way the network would.
+
+A call builds a fresh SDK-shaped Request from bytes and headers, runs the target Worker's real
+`entry.py` class, and copies the Response back to bytes: no Python object crosses Workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kernel.ports import ServiceResponse
+from workers import Request
+
+
+class EmulatedService:
+    adapter_kind = "emulator"
+
+    def __init__(self, name: str, make_worker: Callable[[], Any]) -> None:
+        self.name = name
+        self._make_worker = make_worker
+
+    async def fetch(
+        self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> ServiceResponse:
+        request = Request(
+            f"https://{self.name}.internal{path}",
+            method=method,
+            headers=[(str(k), str(v)) for k, v in headers.items()],
+            body=bytes(body) if body else None,
+        )
+        response = await self._make_worker().fetch(request)
+        return ServiceResponse(
+            status=int(response.status),
+            headers={str(k).lower(): str(v) for k, v in response.headers.items()},
+            body=bytes(await response.bytes()),
+        )

@@ -1,0 +1,129 @@
+"""Gateway routes: public surface of the mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from gateway.auth import Principal, authenticate, require_operator
+from gateway.tenants import create_tenant
+from kernel.api import CreateTenant, CreateTextDocument, SearchRequest
+from kernel.app import WorkerApp
+from kernel.env import Bindings, resolve
+from kernel.errors import PayloadTooLarge
+from kernel.http import Request, Response, json_response, text_response
+from kernel.internal import health_report
+from kernel.metrics import merge_exposition, registry
+from kernel.router import Router
+from kernel.services import call, relay
+
+SERVICES = {"RAG": "rag", "INGEST": "ingest", "LLM": "llm"}
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+JSON_MAX_BYTES = 1024 * 1024
+
+
+class Gateway:
+    def __init__(self, bindings: Bindings) -> None:
+        self.b = bindings
+        self.max_upload = int(bindings.var("EDGERAG_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES)
+
+    # --- helpers -------------------------------------------------------------------------
+    def _limit_body(self, request: Request, limit: int) -> None:
+        declared = request.header("content-length")
+        size = max(len(request.body), int(declared) if declared and declared.isdigit() else 0)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
+
+    async def _principal(self, request: Request) -> Principal:
+        return await authenticate(request, self.b.need(self.b.db, "DB"))
+
+    async def _forward(
+        self, service: str, method: str, path: str, request: Request, principal: Principal, payload: Any = None
+    ) -> Response:
+        upstream = await call(
+            self.b.service(service),
+            method,
+            path,
+            request_id=request.request_id,
+            tenant_id=principal.tenant_id,
+            payload=payload,
+        )
+        return relay(upstream)
+
+    # --- operational -----------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        async def probe(name: str) -> dict[str, Any]:
+            try:
+                upstream = await call(self.b.service(name), "GET", "/internal/health", request_id=request.request_id)
+                report = json.loads(upstream.body)
+                return report if upstream.status == 200 else {"worker": SERVICES[name], "status": "error"}
+            except Exception as exc:  # health must report, not fail
+                return {"worker": SERVICES[name], "status": "unreachable", "error": type(exc).__name__}
+
+        reports = await asyncio.gather(*(probe(name) for name in SERVICES))
+        workers = [health_report(self.b), *reports]
+        healthy = all(w.get("status") == "ok" for w in workers)
+        stand_ins = sorted(
+            {
+                f"{model}: {info.get('served_by', '?')}"
+                for w in workers
+                for model, info in (w.get("models") or {}).items()
+                if info.get("stand_in")
+            }
+        )
+        body = {"status": "ok" if healthy else "degraded", "workers": workers, "stand_ins": stand_ins}
+        return json_response(body, 200 if healthy else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        texts = [registry("gateway").render({"worker": "gateway"})]
+        for name in SERVICES:
+            try:
+                upstream = await call(self.b.service(name), "GET", "/internal/metrics", request_id=request.request_id)
+                if upstream.status == 200:
+                    texts.append(upstream.body.decode("utf-8"))
+            except Exception:  # a missing worker shows up in /health, not as a broken scrape
+                continue
+        return text_response(merge_exposition(texts), content_type="text/plain; version=0.0.4")
+
+    # --- tenants ---------------------------------------------------------------------------
+    async def create_tenant(self, request: Request) -> Response:
+        require_operator(request, self.b.var("EDGERAG_OPERATOR_TOKEN"))
+        body = request.model(CreateTenant, max_bytes=JSON_MAX_BYTES)
+        created = await create_tenant(self.b.need(self.b.db, "DB"), body.name)
+        return json_response(created, 201)
+
+    # --- documents and search --------------------------------------------------------------
+    async def create_document(self, request: Request) -> Response:
+        self._limit_body(request, self.max_upload)
+        principal = await self._principal(request)
+        doc = request.model(CreateTextDocument, max_bytes=self.max_upload)
+        return await self._forward("INGEST", "POST", "/documents", request, principal, doc.model_dump())
+
+    async def list_documents(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        return await self._forward("INGEST", "GET", "/documents", request, principal)
+
+    async def get_document(self, request: Request) -> Response:
+        principal = await self._principal(request)
+        path = f"/documents/{request.params['document_id']}"
+        return await self._forward("INGEST", "GET", path, request, principal)
+
+    async def search(self, request: Request) -> Response:
+        self._limit_body(request, JSON_MAX_BYTES)
+        principal = await self._principal(request)
+        query = request.model(SearchRequest, max_bytes=JSON_MAX_BYTES)
+        return await self._forward("RAG", "POST", "/search", request, principal, query.model_dump())
+
+
+def build_app(raw_env: Any) -> WorkerApp:
+    gateway = Gateway(resolve("gateway", raw_env, SERVICES))
+    router = Router()
+    router.add("GET", "/health", gateway.health)
+    router.add("GET", "/metrics", gateway.metrics)
+    router.add("POST", "/v1/tenants", gateway.create_tenant)
+    router.add("POST", "/v1/documents", gateway.create_document)
+    router.add("GET", "/v1/documents", gateway.list_documents)
+    router.add("GET", "/v1/documents/{document_id}", gateway.get_document)
+    router.add("POST", "/v1/search", gateway.search)
+    return WorkerApp("gateway", router)

@@ -1,0 +1,87 @@
+"""The request pipeline every Worker shares: request id, routing, error rendering, logs, metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+
+from kernel.errors import ApiError
+from kernel.http import Request, Response, json_response
+from kernel.ids import new_request_id
+from kernel.logs import log
+from kernel.metrics import registry
+from kernel.router import Router
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_for(request: Request) -> str:
+    """Keep a caller's id when it is safe to echo into logs and headers, else mint one."""
+    incoming = request.header("x-request-id")
+    if incoming and _SAFE_REQUEST_ID.match(incoming):
+        return incoming
+    return new_request_id()
+
+
+class WorkerApp:
+    def __init__(self, worker: str, router: Router) -> None:
+        self.worker = worker
+        self.router = router
+
+    async def handle(self, request: Request) -> Response:
+        request.request_id = request_id_for(request)
+        started = time.perf_counter()
+        route_label = "unmatched"
+        try:
+            route, params = self.router.resolve(request.method, request.path)
+            route_label = route.pattern
+            request.params = params
+            response = await route.handler(request)
+        except ApiError as exc:
+            response = json_response(exc.body(request.request_id), exc.status, exc.headers)
+        except Exception as exc:  # the one place a surprise becomes a clean 500
+            log(
+                "unhandled_exception",
+                level="error",
+                worker=self.worker,
+                request_id=request.request_id,
+                error=type(exc).__name__,
+                trace=traceback.format_exc(limit=8),
+            )
+            body = {
+                "error": {
+                    "code": "internal_error",
+                    "message": "internal error; quote the request id when reporting it",
+                    "request_id": request.request_id,
+                }
+            }
+            response = json_response(body, 500)
+        response.headers["x-request-id"] = request.request_id
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        status = str(response.status)
+        metrics = registry(self.worker)
+        metrics.inc(
+            "edgerag_requests_total",
+            help="Requests handled, by route, method and status",
+            route=route_label,
+            method=request.method,
+            status=status,
+        )
+        metrics.observe(
+            "edgerag_request_duration_ms",
+            elapsed_ms,
+            help="Request latency in milliseconds",
+            route=route_label,
+        )
+        log(
+            "request",
+            worker=self.worker,
+            request_id=request.request_id,
+            tenant=request.header("x-edgerag-tenant"),
+            method=request.method,
+            route=route_label,
+            status=response.status,
+            latency_ms=round(elapsed_ms, 2),
+        )
+        return response

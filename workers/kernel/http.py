@@ -1,0 +1,98 @@
+"""Runtime-neutral HTTP values: what handlers receive and return.
+
+`kernel.runtime` converts the platform's Request/Response (the `workers` SDK on Cloudflare,
+its CPython shim locally) to and from these, so handlers never touch the FFI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+DEFAULT_MAX_JSON_BYTES = 1 * 1024 * 1024
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+    path: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)  # filled by the router
+    request_id: str = ""
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        self.path = self.path or parts.path or "/"
+        if not self.query and parts.query:
+            self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
+        if len(self.body) > max_bytes:
+            raise PayloadTooLarge(f"request body is {len(self.body)} bytes; the limit is {max_bytes}")
+        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(f"expected application/json, got {content_type!r}")
+        if not self.body:
+            raise BadRequest("request body is empty; expected a JSON object")
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise BadRequest("request body is not valid UTF-8") from exc
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+
+    def model(self, model: type[Model], *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Model:
+        """Parse and validate the JSON body; a failure names the offending field."""
+        return validate(model, self.json(max_bytes=max_bytes))
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in errors
+        ]
+        raise ValidationFailed(f"{where}: {first['msg']}", details={"fields": fields}) from exc
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    merged = {"content-type": "application/json; charset=utf-8", **(headers or {})}
+    return Response(status=status, body=body, headers=merged)
+
+
+def text_response(text: str, status: int = 200, content_type: str = "text/plain") -> Response:
+    return Response(
+        status=status, body=text.encode("utf-8"), headers={"content-type": f"{content_type}; charset=utf-8"}
+    )

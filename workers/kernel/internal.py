@@ -1,0 +1,28 @@
+"""Routes every Worker exposes to the gateway (never to the internet): health and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel.env import Bindings
+from kernel.http import Request, Response, json_response, text_response
+from kernel.metrics import registry
+from kernel.router import Router
+
+
+def health_report(bindings: Bindings) -> dict[str, Any]:
+    report: dict[str, Any] = {"worker": bindings.worker, "status": "ok", **bindings.describe()}
+    if bindings.ai is not None:
+        report["models"] = bindings.ai.describe()
+    return report
+
+
+def add_internal_routes(router: Router, bindings: Bindings) -> None:
+    async def health(request: Request) -> Response:
+        return json_response(health_report(bindings))
+
+    async def metrics(request: Request) -> Response:
+        return text_response(registry(bindings.worker).render({"worker": bindings.worker}), content_type="text/plain; version=0.0.4")
+
+    router.add("GET", "/internal/health", health)
+    router.add("GET", "/internal/metrics", metrics)

@@ -1,0 +1,220 @@
+"""Binding ports: the small Pythonic interfaces domain code talks to.
+
+Each port has two adapters: `kernel.cloudflare` wraps the JS binding from `self.env`
+through the Pyodide FFI, and `emulator/` implements it in CPython. The contract suites in
+`tests/contract/` run against both, so these signatures *are* the contract.
+
+Limits are Cloudflare's (see ARCHITECTURE §3); both adapters enforce them and raise
+`BindingLimitError` so code that would fail in production fails locally first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+# --- limits (Cloudflare docs, 2025-26) ---------------------------------------------------
+D1_MAX_BOUND_PARAMS = 100
+D1_MAX_STATEMENT_BYTES = 100_000
+D1_MAX_ROW_BYTES = 2_000_000
+D1_MAX_QUERY_SECONDS = 30.0
+
+KV_MAX_VALUE_BYTES = 25 * 1024 * 1024
+KV_MAX_KEY_BYTES = 512
+KV_MAX_METADATA_BYTES = 1024
+KV_MIN_TTL_SECONDS = 60
+
+R2_MAX_METADATA_BYTES = 8 * 1024
+R2_MAX_KEY_BYTES = 1024
+
+VECTORIZE_MAX_DIMS = 1536
+VECTORIZE_MAX_TOP_K = 100
+VECTORIZE_MAX_TOP_K_WITH_DATA = 20  # when returning values or all metadata
+VECTORIZE_MAX_UPSERT = 1000
+VECTORIZE_MAX_METADATA_BYTES = 10 * 1024
+VECTORIZE_MAX_ID_BYTES = 64
+VECTORIZE_INDEXED_STRING_BYTES = 64
+VECTORIZE_FILTER_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte"})
+
+AI_MAX_EMBED_BATCH = 100
+AI_MAX_TOKENS_PER_TEXT = 512
+
+
+class BindingError(Exception):
+    """A binding call failed (the platform said no)."""
+
+
+class BindingLimitError(BindingError):
+    """A Cloudflare limit was exceeded; the same call would fail in production."""
+
+
+# --- D1 ------------------------------------------------------------------------------------
+SqlValue = None | int | float | str | bytes
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple[SqlValue, ...] = ()
+
+
+@dataclass
+class QueryResult:
+    rows: list[dict[str, Any]]
+    changes: int = 0
+    last_row_id: int | None = None
+
+
+@runtime_checkable
+class Database(Protocol):
+    """D1: SQLite with FTS5. `batch` runs its statements in one implicit transaction."""
+
+    async def execute(self, sql: str, params: Sequence[SqlValue] = ()) -> QueryResult: ...
+
+    async def batch(self, statements: Sequence[Statement]) -> list[QueryResult]: ...
+
+
+# --- KV ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KvListing:
+    keys: list[str]
+    cursor: str | None  # None when complete
+
+
+@runtime_checkable
+class KeyValue(Protocol):
+    """Workers KV: eventually consistent in production, so never use it for counters."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(
+        self,
+        key: str,
+        value: str,
+        *,
+        ttl_seconds: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def list(self, prefix: str = "", limit: int = 1000, cursor: str | None = None) -> KvListing: ...
+
+
+# --- R2 ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    etag: str
+    content_type: str | None = None
+    custom_metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Blob:
+    info: BlobInfo
+    data: bytes
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        custom_metadata: Mapping[str, str] | None = None,
+    ) -> BlobInfo: ...
+
+    async def get(self, key: str) -> Blob | None: ...
+
+    async def head(self, key: str) -> BlobInfo | None: ...
+
+    async def delete(self, keys: Sequence[str]) -> None: ...
+
+    async def list(self, prefix: str = "", limit: int = 1000) -> list[BlobInfo]: ...
+
+
+# --- Vectorize -----------------------------------------------------------------------------
+MetadataValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Vector:
+    id: str
+    values: Sequence[float]
+    namespace: str | None = None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorMatch:
+    id: str
+    score: float
+    metadata: dict[str, MetadataValue] | None = None
+
+
+# A filter is {field: value} (implicit $eq) or {field: {"$op": value}}; all clauses AND.
+VectorFilter = Mapping[str, Any]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Vectorize (cosine metric). Ids are global to the index, not per namespace."""
+
+    dimensions: int
+
+    async def upsert(self, vectors: Sequence[Vector]) -> int: ...
+
+    async def query(
+        self,
+        vector: Sequence[float],
+        *,
+        top_k: int = 5,
+        namespace: str | None = None,
+        filter: VectorFilter | None = None,
+        return_metadata: bool = False,
+    ) -> list[VectorMatch]: ...
+
+    async def get_by_ids(self, ids: Sequence[str]) -> list[Vector]: ...
+
+    async def delete_by_ids(self, ids: Sequence[str]) -> int: ...
+
+
+# --- Workers AI ----------------------------------------------------------------------------
+@runtime_checkable
+class AI(Protocol):
+    """Workers AI: `run(model, inputs)` with the documented input/output schema per model.
+
+    embeddings  {"text": [str, ...]}                 -> {"shape": [n, d], "data": [[float]]}
+    reranker    {"query": str, "contexts": [{"text"}], "top_k"?: int}
+                                                      -> {"response": [{"id": int, "score": float}]}
+    generation  {"messages": [{"role", "content"}], "max_tokens"?: int}
+                                                      -> {"response": str, "usage": {...}}
+    """
+
+    async def run(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Models served and, per model, whether it is the real one or a named stand-in."""
+        ...
+
+
+# --- Service bindings ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A service binding: an HTTP request to another Worker, bytes in and bytes out."""
+
+    async def fetch(
+        self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> ServiceResponse: ...

@@ -1,0 +1,70 @@
+"""Calls between Workers over service bindings, with the request id and tenant carried along."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from kernel.errors import UpstreamError
+from kernel.http import Response
+from kernel.ports import Service, ServiceResponse
+
+TENANT_HEADER = "x-edgerag-tenant"
+
+
+class CloudflareService:
+    """Service port over a Fetcher binding (the SDK's `_FetcherWrapper`)."""
+
+    adapter_kind = "cloudflare"
+
+    def __init__(self, binding: Any, host: str) -> None:
+        self._binding = binding
+        # The hostname is ignored by service bindings but must parse as a URL.
+        self._origin = f"https://{host}.internal"
+
+    async def fetch(
+        self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> ServiceResponse:
+        kwargs: dict[str, Any] = {"method": method, "headers": dict(headers)}
+        if body is not None and method not in ("GET", "HEAD"):
+            kwargs["body"] = body
+        try:
+            response = await self._binding.fetch(self._origin + path, **kwargs)
+            data = await response.bytes()
+        except Exception as exc:  # JsException etc. cross the FFI as generic errors
+            raise UpstreamError(f"service call {method} {path} failed: {exc}") from exc
+        return ServiceResponse(
+            status=int(response.status),
+            headers={str(k).lower(): str(v) for k, v in response.headers.items()},
+            body=data,
+        )
+
+
+async def call(
+    service: Service,
+    method: str,
+    path: str,
+    *,
+    request_id: str,
+    tenant_id: str | None = None,
+    payload: Any = None,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> ServiceResponse:
+    headers = {"x-request-id": request_id, **(extra_headers or {})}
+    if tenant_id is not None:
+        headers[TENANT_HEADER] = tenant_id
+    if payload is not None:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        content_type = "application/json"
+    if content_type:
+        headers["content-type"] = content_type
+    return await service.fetch(method, path, headers=headers, body=body)
+
+
+def relay(upstream: ServiceResponse) -> Response:
+    """Pass a Worker's response through unchanged (errors are already in the one shape)."""
+    keep = {k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")}
+    return Response(status=upstream.status, body=upstream.body, headers=keep)
