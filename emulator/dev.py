@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from emulator.mesh import Mesh, build_mesh
 from workers import Request
+
+from emulator.mesh import Mesh, build_mesh
 
 MAX_HTTP_BODY = 64 * 1024 * 1024  # the gateway enforces the real (smaller) limits
 
@@ -38,7 +40,7 @@ class AsgiGateway:
     def __init__(self, mesh: Mesh) -> None:
         self.mesh = mesh
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -58,7 +60,11 @@ class AsgiGateway:
             part = message.get("body", b"")
             size += len(part)
             if size > MAX_HTTP_BODY:
-                await _plain(send, 413, b'{"error":{"code":"payload_too_large","message":"body too large","request_id":""}}')
+                await _plain(
+                    send,
+                    413,
+                    b'{"error":{"code":"payload_too_large","message":"body too large","request_id":""}}',
+                )
                 return
             chunks.append(part)
             more = message.get("more_body", False)
@@ -81,7 +87,13 @@ class AsgiGateway:
 
 
 async def _plain(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

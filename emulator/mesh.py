@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +40,7 @@ class ExecutionContext:
     def __init__(self) -> None:
         self.pending: set[asyncio.Task[Any]] = set()
 
-    def waitUntil(self, coro: Coroutine[Any, Any, Any]) -> None:  # noqa: N802 — the JS name
+    def waitUntil(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
@@ -66,7 +66,17 @@ class Mesh:
             await asyncio.gather(*list(self.ctx.pending), return_exceptions=True)
 
 
-def build_mesh(data_dir: Path, *, operator_token: str | None, ai: Any = None, vars: dict[str, str] | None = None) -> Mesh:
+def _worker_factory(mesh: Mesh, name: str) -> Callable[[], Any]:
+    return lambda: mesh.worker(name)
+
+
+def build_mesh(
+    data_dir: Path,
+    *,
+    operator_token: str | None,
+    ai: Any = None,
+    vars: dict[str, str] | None = None,
+) -> Mesh:
     for sub in ("d1", "kv", "r2", "vectorize"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     if ai is None:
@@ -80,12 +90,13 @@ def build_mesh(data_dir: Path, *, operator_token: str | None, ai: Any = None, va
         "DB": db,
         "KV": EmulatedKV(data_dir / "kv" / "edgerag.sqlite"),
         "R2": EmulatedR2(data_dir / "r2" / "edgerag-originals"),
-        "VECTORIZE": EmulatedVectorize(data_dir / "vectorize" / "edgerag-chunks.sqlite", dimensions=EMBEDDING_DIMENSIONS),
+        "VECTORIZE": EmulatedVectorize(
+            data_dir / "vectorize" / "edgerag-chunks.sqlite", dimensions=EMBEDDING_DIMENSIONS
+        ),
         "AI": ai,
     }
     for service in ("RAG", "INGEST", "LLM"):
-        name = service.lower()
-        mesh.stores[service] = EmulatedService(name, lambda name=name: mesh.worker(name))
+        mesh.stores[service] = EmulatedService(service.lower(), _worker_factory(mesh, service.lower()))
     common_vars = {"EDGERAG_ENV": "local", **(vars or {})}
     for worker in WORKERS:
         env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kernel.ports import ServiceResponse
 from workers import Request
+
+from kernel.ports import ServiceResponse
 
 
 class EmulatedService:

@@ -23,18 +23,26 @@ PHYSICS = (
 )
 
 
-async def _ingest(client: httpx.AsyncClient, auth: dict[str, str], title: str, text: str) -> dict[str, Any]:
+async def _ingest(
+    client: httpx.AsyncClient, auth: dict[str, str], title: str, text: str
+) -> dict[str, Any]:
     response = await client.post("/v1/documents", json={"title": title, "text": text}, headers=auth)
     assert response.status_code == 202, response.text
     body = response.json()
-    assert body["document_id"].startswith("d_") and body["version"] == 1 and body["status"] == "ready"
+    assert (
+        body["document_id"].startswith("d_") and body["version"] == 1 and body["status"] == "ready"
+    )
     return dict(body)
 
 
-async def test_tenant_adds_document_and_finds_it_with_exact_offsets(client: httpx.AsyncClient) -> None:
+async def test_tenant_adds_document_and_finds_it_with_exact_offsets(
+    client: httpx.AsyncClient,
+) -> None:
     _, auth = await new_tenant(client, "school-a")
     doc = await _ingest(client, auth, "Flight", PHYSICS)
-    response = await client.post("/v1/search", json={"query": "why does a wing produce lift", "top_k": 3}, headers=auth)
+    response = await client.post(
+        "/v1/search", json={"query": "why does a wing produce lift", "top_k": 3}, headers=auth
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     top = body["results"][0]
@@ -57,8 +65,12 @@ async def test_second_tenant_never_sees_the_canary(client: httpx.AsyncClient) ->
     await _ingest(client, auth_b, "Flight", PHYSICS)
 
     for query in ("zorblax quartz ferns", "what must tutors water at dawn", "zorblax"):
-        seen_a = (await client.post("/v1/search", json={"query": query}, headers=auth_a)).json()["results"]
-        seen_b = (await client.post("/v1/search", json={"query": query}, headers=auth_b)).json()["results"]
+        seen_a = (await client.post("/v1/search", json={"query": query}, headers=auth_a)).json()[
+            "results"
+        ]
+        seen_b = (await client.post("/v1/search", json={"query": query}, headers=auth_b)).json()[
+            "results"
+        ]
         assert any(hit["document_id"] == canary["document_id"] for hit in seen_a)
         assert all("zorblax" not in hit["text"] for hit in seen_b), seen_b
         assert all(hit["document_id"] != canary["document_id"] for hit in seen_b)
@@ -67,9 +79,9 @@ async def test_second_tenant_never_sees_the_canary(client: httpx.AsyncClient) ->
     probe = await client.get(f"/v1/documents/{canary['document_id']}", headers=auth_b)
     missing = await client.get("/v1/documents/d_" + "0" * 24, headers=auth_b)
     assert_error(probe, 404, "not_found")
-    assert probe.json()["error"]["message"].replace(canary["document_id"], "X") == missing.json()["error"][
-        "message"
-    ].replace("d_" + "0" * 24, "X")
+    assert probe.json()["error"]["message"].replace(canary["document_id"], "X") == missing.json()[
+        "error"
+    ]["message"].replace("d_" + "0" * 24, "X")
     listing_b = (await client.get("/v1/documents", headers=auth_b)).json()["documents"]
     assert canary["document_id"] not in {d["id"] for d in listing_b}
 
@@ -79,7 +91,9 @@ async def test_state_survives_a_restart(data_dir: Path, ai: Any) -> None:
         _, auth = await new_tenant(first, "persistent")
         doc = await _ingest(first, auth, "Flight", PHYSICS)
     async with client_for(build_mesh(data_dir, operator_token=OPERATOR_TOKEN, ai=ai)) as second:
-        response = await second.post("/v1/search", json={"query": "Bernoulli pressure"}, headers=auth)
+        response = await second.post(
+            "/v1/search", json={"query": "Bernoulli pressure"}, headers=auth
+        )
         assert response.status_code == 200
         assert response.json()["results"][0]["document_id"] == doc["document_id"]
 
@@ -90,13 +104,19 @@ async def test_request_id_travels_through_every_hop(client: httpx.AsyncClient) -
     set_sink(lines.append)
     try:
         response = await client.post(
-            "/v1/documents", json={"title": "t", "text": PHYSICS}, headers={**auth, "x-request-id": "trace-123"}
+            "/v1/documents",
+            json={"title": "t", "text": PHYSICS},
+            headers={**auth, "x-request-id": "trace-123"},
         )
     finally:
         set_sink(None)
     assert response.headers["x-request-id"] == "trace-123"
     records = [json.loads(line) for line in lines]
-    workers = {r["worker"] for r in records if r.get("event") == "request" and r.get("request_id") == "trace-123"}
+    workers = {
+        r["worker"]
+        for r in records
+        if r.get("event") == "request" and r.get("request_id") == "trace-123"
+    }
     assert workers == {"gateway", "ingest"}
     api_key = auth["authorization"].split()[1]
     assert all(api_key not in line for line in lines), "API keys never reach the logs"

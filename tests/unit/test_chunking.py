@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +19,7 @@ def test_offsets_are_exact_and_chunks_overlap() -> None:
     for chunk in chunks:
         assert TEXT[chunk.char_start : chunk.char_end] == chunk.text
         assert len(chunk.text.split()) <= 50
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.char_start < before.char_end, "consecutive chunks overlap"
         assert after.char_start > before.char_start, "chunking always advances"
     assert chunks[0].char_start == 0
@@ -37,11 +39,15 @@ def test_overlong_sentence_is_split_by_words() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=3000), st.integers(1, 60), st.integers(0, 59))
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=3000),
+    st.integers(1, 60),
+    st.integers(0, 59),
+)
 def test_offsets_hold_for_any_text(text: str, max_words: int, overlap: int) -> None:
     overlap = min(overlap, max_words - 1)
     chunks = chunk_text(text, max_words=max_words, overlap_words=overlap)
-    covered = set()
+    covered: set[int] = set()
     for chunk in chunks:
         assert text[chunk.char_start : chunk.char_end] == chunk.text
         assert chunk.text.strip() == chunk.text

@@ -15,7 +15,10 @@ TENANT = "t_" + "a" * 24
     [
         ("wing lift", '"wing" OR "lift"'),
         ('"unbalanced', '"unbalanced"'),
-        ("NEAR(a b) AND title:x OR -y*", '"near" OR "a" OR "b" OR "and" OR "title" OR "x" OR "or" OR "y"'),
+        (
+            "NEAR(a b) AND title:x OR -y*",
+            '"near" OR "a" OR "b" OR "and" OR "title" OR "x" OR "or" OR "y"',
+        ),
         ("Straße über", '"straße" OR "über"'),
         ("*** ??? ---", None),
     ],

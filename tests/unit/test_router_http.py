@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from kernel.errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from kernel.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from kernel.http import Request, Response
 from kernel.router import Router
 

@@ -30,7 +30,9 @@ def test_log_writes_one_json_line() -> None:
     finally:
         set_sink(None)
     record = json.loads(lines[0])
-    assert record["event"] == "hello" and record["request_id"] == "req_1" and record["token"] == "***"
+    assert (
+        record["event"] == "hello" and record["request_id"] == "req_1" and record["token"] == "***"
+    )
 
 
 def test_error_body_shape() -> None:

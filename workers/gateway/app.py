@@ -39,7 +39,13 @@ class Gateway:
         return await authenticate(request, self.b.need(self.b.db, "DB"))
 
     async def _forward(
-        self, service: str, method: str, path: str, request: Request, principal: Principal, payload: Any = None
+        self,
+        service: str,
+        method: str,
+        path: str,
+        request: Request,
+        principal: Principal,
+        payload: Any = None,
     ) -> Response:
         upstream = await call(
             self.b.service(service),
@@ -55,11 +61,21 @@ class Gateway:
     async def health(self, request: Request) -> Response:
         async def probe(name: str) -> dict[str, Any]:
             try:
-                upstream = await call(self.b.service(name), "GET", "/internal/health", request_id=request.request_id)
+                upstream = await call(
+                    self.b.service(name), "GET", "/internal/health", request_id=request.request_id
+                )
                 report = json.loads(upstream.body)
-                return report if upstream.status == 200 else {"worker": SERVICES[name], "status": "error"}
+                return (
+                    report
+                    if upstream.status == 200
+                    else {"worker": SERVICES[name], "status": "error"}
+                )
             except Exception as exc:  # health must report, not fail
-                return {"worker": SERVICES[name], "status": "unreachable", "error": type(exc).__name__}
+                return {
+                    "worker": SERVICES[name],
+                    "status": "unreachable",
+                    "error": type(exc).__name__,
+                }
 
         reports = await asyncio.gather(*(probe(name) for name in SERVICES))
         workers = [health_report(self.b), *reports]
@@ -72,14 +88,20 @@ class Gateway:
                 if info.get("stand_in")
             }
         )
-        body = {"status": "ok" if healthy else "degraded", "workers": workers, "stand_ins": stand_ins}
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "workers": workers,
+            "stand_ins": stand_ins,
+        }
         return json_response(body, 200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
         texts = [registry("gateway").render({"worker": "gateway"})]
         for name in SERVICES:
             try:
-                upstream = await call(self.b.service(name), "GET", "/internal/metrics", request_id=request.request_id)
+                upstream = await call(
+                    self.b.service(name), "GET", "/internal/metrics", request_id=request.request_id
+                )
                 if upstream.status == 200:
                     texts.append(upstream.body.decode("utf-8"))
             except Exception:  # a missing worker shows up in /health, not as a broken scrape
@@ -98,7 +120,9 @@ class Gateway:
         self._limit_body(request, self.max_upload)
         principal = await self._principal(request)
         doc = request.model(CreateTextDocument, max_bytes=self.max_upload)
-        return await self._forward("INGEST", "POST", "/documents", request, principal, doc.model_dump())
+        return await self._forward(
+            "INGEST", "POST", "/documents", request, principal, doc.model_dump()
+        )
 
     async def list_documents(self, request: Request) -> Response:
         principal = await self._principal(request)

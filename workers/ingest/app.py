@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ingest import store
+from ingest.pipeline import ingest_text
 from kernel.api import CreateTextDocument
 from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
@@ -13,9 +15,6 @@ from kernel.http import Request, Response, json_response
 from kernel.internal import add_internal_routes
 from kernel.router import Router
 from kernel.tenancy import TenantDB, scope_from_request
-
-from ingest import store
-from ingest.pipeline import ingest_text
 
 _DOCUMENT_ID = re.compile(r"^d_[0-9a-f]{24}$")
 
@@ -27,7 +26,9 @@ class Ingest:
     async def create(self, request: Request) -> Response:
         scope = scope_from_request(request)
         doc = request.model(CreateTextDocument, max_bytes=64 * 1024 * 1024)
-        accepted = await ingest_text(self.b, scope, title=doc.title, text=doc.text, request_id=request.request_id)
+        accepted = await ingest_text(
+            self.b, scope, title=doc.title, text=doc.text, request_id=request.request_id
+        )
         return json_response(accepted.model_dump(), 202)
 
     async def list(self, request: Request) -> Response:

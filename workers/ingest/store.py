@@ -5,13 +5,18 @@ from __future__ import annotations
 from kernel.ports import Statement
 from kernel.tenancy import TenantDB
 
-DOCUMENT_COLUMNS = (
-    "id, title, source, version, status, content_hash, text_length, chunk_count, created_at, updated_at"
-)
+DOCUMENT_COLUMNS = "id, title, source, version, status, content_hash, text_length, chunk_count, created_at, updated_at"
 
 
 def insert_document(
-    db: TenantDB, *, document_id: str, title: str, source: str, content_hash: str, r2_key: str, text_length: int
+    db: TenantDB,
+    *,
+    document_id: str,
+    title: str,
+    source: str,
+    content_hash: str,
+    r2_key: str,
+    text_length: int,
 ) -> Statement:
     return db.statement(
         "INSERT INTO documents (tenant_id, id, title, source, version, status, content_hash, r2_key, text_length)"
@@ -38,7 +43,8 @@ def insert_chunk(
             (chunk_id, document_id, version, position, char_start, char_end, text),
         ),
         db.statement(
-            "INSERT INTO chunks_fts (tenant_id, chunk_id, text) VALUES (?1, ?2, ?3)", (chunk_id, text)
+            "INSERT INTO chunks_fts (tenant_id, chunk_id, text) VALUES (?1, ?2, ?3)",
+            (chunk_id, text),
         ),
     ]
 
@@ -58,7 +64,9 @@ def delete_chunks(db: TenantDB, document_id: str) -> list[Statement]:
             " (SELECT id FROM chunks WHERE tenant_id = ?1 AND document_id = ?2)",
             (document_id,),
         ),
-        db.statement("DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)),
+        db.statement(
+            "DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)
+        ),
     ]
 
 

@@ -104,7 +104,9 @@ def resolve(worker: str, raw_env: Any, services: Mapping[str, str] | None = None
         svc = port(binding_name, lambda b, host=host: CloudflareService(b, host))
         if svc is not None:
             bindings.services[binding_name] = svc
-    present = [o for o in (bindings.db, bindings.kv, bindings.blobs, bindings.vectors, bindings.ai) if o]
+    present = [
+        o for o in (bindings.db, bindings.kv, bindings.blobs, bindings.vectors, bindings.ai) if o
+    ]
     kinds = {adapter_kind(o) for o in [*present, *bindings.services.values()]}
     bindings.adapter = kinds.pop() if len(kinds) == 1 else "mixed"
     return bindings

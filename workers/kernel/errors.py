@@ -29,7 +29,11 @@ class ApiError(Exception):
         self.details = dict(details or {})
 
     def body(self, request_id: str) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "request_id": request_id}
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "request_id": request_id,
+        }
         if self.details:
             error["details"] = self.details
         return {"error": error}

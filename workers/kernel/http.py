@@ -43,9 +43,15 @@ class Request:
 
     def json(self, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
         if len(self.body) > max_bytes:
-            raise PayloadTooLarge(f"request body is {len(self.body)} bytes; the limit is {max_bytes}")
+            raise PayloadTooLarge(
+                f"request body is {len(self.body)} bytes; the limit is {max_bytes}"
+            )
         content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        if (
+            content_type
+            and content_type != "application/json"
+            and not content_type.endswith("+json")
+        ):
             raise UnsupportedMediaType(f"expected application/json, got {content_type!r}")
         if not self.body:
             raise BadRequest("request body is empty; expected a JSON object")
@@ -54,7 +60,9 @@ class Request:
         except UnicodeDecodeError as exc:
             raise BadRequest("request body is not valid UTF-8") from exc
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+            raise BadRequest(
+                f"request body is not valid JSON: {exc.msg} at position {exc.pos}"
+            ) from exc
 
     def model(self, model: type[Model], *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Model:
         """Parse and validate the JSON body; a failure names the offending field."""
@@ -69,7 +77,8 @@ def validate(model: type[Model], data: Any) -> Model:
         first = errors[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in errors
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in errors
         ]
         raise ValidationFailed(f"{where}: {first['msg']}", details={"fields": fields}) from exc
 
@@ -94,5 +103,7 @@ def json_response(
 
 def text_response(text: str, status: int = 200, content_type: str = "text/plain") -> Response:
     return Response(
-        status=status, body=text.encode("utf-8"), headers={"content-type": f"{content_type}; charset=utf-8"}
+        status=status,
+        body=text.encode("utf-8"),
+        headers={"content-type": f"{content_type}; charset=utf-8"},
     )

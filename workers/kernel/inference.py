@@ -27,7 +27,9 @@ async def embed(ai: AI, texts: Sequence[str]) -> list[list[float]]:
         result = await _run(ai, EMBEDDING_MODEL, {"text": batch})
         data = result.get("data")
         if not isinstance(data, list) or len(data) != len(batch):
-            raise UpstreamError(f"AI model {EMBEDDING_MODEL} returned {len(data or [])} vectors for {len(batch)} texts")
+            raise UpstreamError(
+                f"AI model {EMBEDDING_MODEL} returned {len(data or [])} vectors for {len(batch)} texts"
+            )
         vectors.extend([float(x) for x in row] for row in data)
     return vectors
 
@@ -36,7 +38,9 @@ async def rerank(ai: AI, query: str, passages: Sequence[str]) -> list[float]:
     """Scores aligned with `passages` (higher is more relevant)."""
     if not passages:
         return []
-    result = await _run(ai, RERANK_MODEL, {"query": query, "contexts": [{"text": p} for p in passages]})
+    result = await _run(
+        ai, RERANK_MODEL, {"query": query, "contexts": [{"text": p} for p in passages]}
+    )
     scores = [0.0] * len(passages)
     for item in result.get("response", []):
         scores[int(item["id"])] = float(item["score"])

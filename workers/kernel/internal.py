@@ -22,7 +22,10 @@ def add_internal_routes(router: Router, bindings: Bindings) -> None:
         return json_response(health_report(bindings))
 
     async def metrics(request: Request) -> Response:
-        return text_response(registry(bindings.worker).render({"worker": bindings.worker}), content_type="text/plain; version=0.0.4")
+        return text_response(
+            registry(bindings.worker).render({"worker": bindings.worker}),
+            content_type="text/plain; version=0.0.4",
+        )
 
     router.add("GET", "/internal/health", health)
     router.add("GET", "/internal/metrics", metrics)

@@ -70,7 +70,9 @@ class Registry:
                 inf = {**(extra_labels or {}), "le": "+Inf"}
                 lines.append(f"{name}_bucket{_render_labels(labels, inf)} {_num(state[-2])}")
                 lines.append(f"{name}_sum{_render_labels(labels, extra_labels)} {_num(state[-1])}")
-                lines.append(f"{name}_count{_render_labels(labels, extra_labels)} {_num(state[-2])}")
+                lines.append(
+                    f"{name}_count{_render_labels(labels, extra_labels)} {_num(state[-2])}"
+                )
         return "\n".join(lines) + ("\n" if lines else "")
 
 

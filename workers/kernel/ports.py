@@ -99,7 +99,9 @@ class KeyValue(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def list(self, prefix: str = "", limit: int = 1000, cursor: str | None = None) -> KvListing: ...
+    async def list(
+        self, prefix: str = "", limit: int = 1000, cursor: str | None = None
+    ) -> KvListing: ...
 
 
 # --- R2 ------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ async def to_kernel_request(runtime_request: Any) -> Request:
     method = getattr(method, "value", method)  # SDK gives http.HTTPMethod
     headers = {str(k).lower(): str(v) for k, v in runtime_request.headers.items()}
     body = b"" if method in _BODYLESS else await runtime_request.bytes()
-    return Request(method=str(method).upper(), url=str(runtime_request.url), headers=headers, body=body)
+    return Request(
+        method=str(method).upper(), url=str(runtime_request.url), headers=headers, body=body
+    )
 
 
 async def serve(app: WorkerApp, runtime_request: Any, response_cls: Any) -> Any:

@@ -66,5 +66,7 @@ async def call(
 
 def relay(upstream: ServiceResponse) -> Response:
     """Pass a Worker's response through unchanged (errors are already in the one shape)."""
-    keep = {k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")}
+    keep = {
+        k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")
+    }
     return Response(status=upstream.status, body=upstream.body, headers=keep)

@@ -1,11 +1,11 @@
 """LLM Worker: model/provider routing and prompt assembly for grounded answers."""
 
-from workers import Response, WorkerEntrypoint
+from workers import Request, Response, WorkerEntrypoint
 
 from kernel.runtime import cached_app, serve
 from llm.app import build_app
 
 
 class Default(WorkerEntrypoint):
-    async def fetch(self, request):  # type: ignore[no-untyped-def]
+    async def fetch(self, request: Request) -> Response:
         return await serve(cached_app(build_app, self.env), request, Response)

@@ -11,7 +11,6 @@ from kernel.http import Request, Response, json_response
 from kernel.internal import add_internal_routes
 from kernel.router import Router
 from kernel.tenancy import scope_from_request
-
 from rag.search import hybrid_search
 
 

@@ -10,7 +10,6 @@ from kernel.env import Bindings
 from kernel.inference import embed
 from kernel.ports import VECTORIZE_MAX_TOP_K
 from kernel.tenancy import TenantDB, TenantScope
-
 from rag.fusion import reciprocal_rank_fusion
 from rag.keyword import fts_query, keyword_search
 

@@ -1,0 +1,122 @@
+"""Generate schema/openapi.json from the public pydantic models (kernel.api).
+
+`make schema` rewrites it; a test fails when the committed file is stale, so the published
+contract can never drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from kernel import api
+
+OUT = Path(__file__).with_name("openapi.json")
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+# (method, path, request model, success status, response model, summary, auth)
+ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None, str, str]] = [
+    (
+        "post",
+        "/v1/tenants",
+        api.CreateTenant,
+        201,
+        api.TenantCreated,
+        "Create a tenant and its first admin API key",
+        "operator",
+    ),
+    (
+        "post",
+        "/v1/documents",
+        api.CreateTextDocument,
+        202,
+        api.DocumentAccepted,
+        "Add a text document",
+        "api_key",
+    ),
+    ("get", "/v1/documents", None, 200, None, "List documents", "api_key"),
+    ("get", "/v1/documents/{document_id}", None, 200, None, "Get one document", "api_key"),
+    ("post", "/v1/search", api.SearchRequest, 200, api.SearchResponse, "Hybrid search", "api_key"),
+    ("get", "/health", None, 200, None, "Workers, bindings, models and stand-ins", "none"),
+    ("get", "/metrics", None, 200, None, "Prometheus metrics", "none"),
+]
+
+
+def build() -> dict[str, Any]:
+    models = [m for _, _, req, _, resp, _, _ in ROUTES for m in (req, resp) if m is not None]
+    unique = list(dict.fromkeys(models))
+    _, defs = models_json_schema(
+        [(m, "validation" if m in {r[2] for r in ROUTES} else "serialization") for m in unique],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = {**defs.get("$defs", {}), "Error": ERROR}
+    paths: dict[str, Any] = {}
+    for method, path, req, status, resp, summary, auth in ROUTES:
+        op: dict[str, Any] = {"summary": summary, "responses": {}}
+        if auth != "none":
+            op["security"] = [{"bearer": []}]
+            op["description"] = (
+                f"Authorization: Bearer <{'operator token' if auth == 'operator' else 'API key'}>"
+            )
+        if "{document_id}" in path:
+            op["parameters"] = [
+                {
+                    "name": "document_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ]
+        if req is not None:
+            ref = {"$ref": f"#/components/schemas/{req.__name__}"}
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        ok: dict[str, Any] = {"description": "success"}
+        if resp is not None:
+            ok["content"] = {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{resp.__name__}"}}
+            }
+        op["responses"][str(status)] = ok
+        op["responses"]["default"] = {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "edgerag", "version": "1"},
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": paths,
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render())
+    sys.stdout.write(f"wrote {OUT}\n")

@@ -1,0 +1,61 @@
+"""`make dev` for real: a subprocess serving the mesh on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_dev_server_serves_health_and_keeps_its_operator_token(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": "workers:.:emulator/sdk"}
+    env.pop("EDGERAG_OPERATOR_TOKEN", None)
+    cmd = [sys.executable, "-m", "emulator.dev", "--data-dir", str(tmp_path), "--port", str(port)]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.2)
+        assert response is not None and response.status_code == 200, response
+        assert {w["worker"] for w in response.json()["workers"]} == {
+            "gateway",
+            "rag",
+            "ingest",
+            "llm",
+        }
+
+        token = (tmp_path / "operator_token").read_text().strip()
+        assert oct((tmp_path / "operator_token").stat().st_mode & 0o777) == "0o600"
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v1/tenants",
+            json={"name": "dev"},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert token in out, "the generated operator token is printed for the developer"

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+import types
+from pathlib import Path
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+
+
+def _generator() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("schema_generate", SCHEMA_DIR / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_openapi_matches_the_models() -> None:
+    committed = (SCHEMA_DIR / "openapi.json").read_text()
+    assert committed == _generator().render(), "schema/openapi.json is stale: run `make schema`"
+
+
+def test_openapi_describes_the_error_shape_and_routes() -> None:
+    doc = json.loads((SCHEMA_DIR / "openapi.json").read_text())
+    assert set(doc["components"]["schemas"]["Error"]["properties"]["error"]["required"]) == {
+        "code",
+        "message",
+        "request_id",
+    }
+    assert {"/v1/tenants", "/v1/documents", "/v1/search", "/health", "/metrics"} <= set(
+        doc["paths"]
+    )
+    search = doc["components"]["schemas"]["SearchRequest"]
+    assert (
+        search["properties"]["top_k"]["maximum"] == 50 and search["additionalProperties"] is False
+    )
