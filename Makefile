@@ -18,7 +18,7 @@ $(STAMP): requirements/*.txt
 dev: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR)
 
-test: $(STAMP) lint typecheck node-deps
+test: $(STAMP) lint typecheck node-deps pyodide-wheels
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
@@ -45,9 +45,17 @@ $(NODE_STAMP): package.json package-lock.json
 
 node-deps: $(NODE_STAMP)
 
+# Packages vendored into every Worker bundle (python_modules/): the pins in
+# tests/edge/pyodide-requirements.txt, as Pyodide wheels from PyPI, cached in .wheels/pyodide/.
+# A no-op when the cache is complete; the wrangler build steps unpack from it (and, with CI=true,
+# fail instead of downloading).
+.PHONY: pyodide-wheels
+pyodide-wheels: $(STAMP)
+	@$(BIN)/python scripts/vendor_pyodide_wheels.py fetch
+
 # Tier 6 alone: wrangler d1 migrations apply --local + deploy --dry-run for every Worker.
-deploy-check: $(STAMP) $(NODE_STAMP)
+deploy-check: $(STAMP) $(NODE_STAMP) pyodide-wheels
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider -m deploy tests/deploy/test_wrangler.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .wrangler .wheels

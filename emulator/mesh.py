@@ -16,6 +16,7 @@ from typing import Any
 
 from emulator.d1 import EmulatedD1
 from emulator.kv import EmulatedKV
+from emulator.outbound import EmulatedOutbound
 from emulator.r2 import EmulatedR2
 from emulator.services import EmulatedService
 from emulator.vectorize import EmulatedVectorize
@@ -29,7 +30,7 @@ WORKERS = ("gateway", "rag", "ingest", "llm")
 BINDINGS: dict[str, tuple[str, ...]] = {
     "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
     "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM"),
-    "ingest": ("DB", "R2", "VECTORIZE", "AI"),
+    "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND"),
     "llm": ("AI", "KV", "DB"),
 }
 
@@ -61,6 +62,20 @@ class Mesh:
         """What the public internet reaches: the gateway."""
         return await self.worker("gateway").fetch(request)
 
+    async def sweep(self) -> Any:
+        """What the ingest Worker's cron trigger does: resume jobs whose lease expired."""
+        from workers import Request
+
+        from kernel.ids import new_request_id
+
+        request = Request(
+            "https://ingest.internal/internal/ingest/sweep",
+            method="POST",
+            headers={"x-request-id": new_request_id(), "content-type": "application/json"},
+            body=b"{}",
+        )
+        return await self.worker("ingest").fetch(request)
+
     async def drain(self) -> None:
         while self.ctx.pending:
             await asyncio.gather(*list(self.ctx.pending), return_exceptions=True)
@@ -75,6 +90,7 @@ def build_mesh(
     *,
     operator_token: str | None,
     ai: Any = None,
+    outbound: Any = None,
     vars: dict[str, str] | None = None,
 ) -> Mesh:
     for sub in ("d1", "kv", "r2", "vectorize"):
@@ -96,7 +112,11 @@ def build_mesh(
         "AI": ai,
     }
     for service in ("RAG", "INGEST", "LLM"):
-        mesh.stores[service] = EmulatedService(service.lower(), _worker_factory(mesh, service.lower()))
+        mesh.stores[service] = EmulatedService(
+            service.lower(), _worker_factory(mesh, service.lower())
+        )
+    mesh.stores["SELF"] = mesh.stores["INGEST"]  # ingest's self binding: follow-up invocations
+    mesh.stores["OUTBOUND"] = outbound or EmulatedOutbound()
     common_vars = {"EDGERAG_ENV": "local", **(vars or {})}
     for worker in WORKERS:
         env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)

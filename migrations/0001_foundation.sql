@@ -1,11 +1,19 @@
--- Foundation schema. Applied by `wrangler d1 migrations apply` in production and by the
--- emulator locally (same file, same d1_migrations bookkeeping).
--- Every tenant-owned row carries tenant_id; the data-access layer binds it as ?1.
+-- edgerag schema. Applied by `wrangler d1 migrations apply` in production and by the emulator
+-- locally (same files, same d1_migrations bookkeeping). Every tenant-owned row carries
+-- tenant_id; the data-access layer (kernel/tenancy.TenantDB) always binds it as ?1.
 
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE tenant_settings (
+    tenant_id         TEXT PRIMARY KEY REFERENCES tenants(id),
+    chunk_tokens      INTEGER,   -- NULL = default (200)
+    chunk_overlap     INTEGER,   -- NULL = default (40)
+    max_upload_bytes  INTEGER,   -- NULL = deployment default (10 MiB)
+    updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 CREATE TABLE api_keys (
@@ -19,41 +27,89 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_tenant ON api_keys(tenant_id);
 
+-- A document is a stable id with versions; readers only ever see `live_version`.
 CREATE TABLE documents (
-    tenant_id     TEXT NOT NULL,
-    id            TEXT NOT NULL,
-    title         TEXT NOT NULL,
-    source        TEXT NOT NULL,           -- text | upload | url
-    version       INTEGER NOT NULL,        -- the version readers see
-    status        TEXT NOT NULL,           -- queued | processing | ready | failed
-    content_hash  TEXT NOT NULL,           -- sha256 of the original bytes
-    r2_key        TEXT NOT NULL,
-    text_length   INTEGER NOT NULL DEFAULT 0,
-    chunk_count   INTEGER NOT NULL DEFAULT 0,
-    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    deleted_at    TEXT,
+    tenant_id       TEXT NOT NULL,
+    id              TEXT NOT NULL,
+    title           TEXT NOT NULL,
+    visibility      TEXT NOT NULL DEFAULT 'tenant',   -- tenant | private | students
+    owner_id        TEXT,
+    tags            TEXT NOT NULL DEFAULT '[]',       -- JSON array of strings
+    metadata        TEXT NOT NULL DEFAULT '{}',       -- JSON object
+    live_version    INTEGER,                          -- NULL until a first version is ready
+    latest_version  INTEGER NOT NULL,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    deleted_at      TEXT,                             -- soft delete: unsearchable, restorable
     PRIMARY KEY (tenant_id, id)
 );
 
+CREATE TABLE document_versions (
+    tenant_id       TEXT NOT NULL,
+    document_id     TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    status          TEXT NOT NULL,        -- queued | processing | ready | failed | superseded
+    kind            TEXT NOT NULL,        -- text | markdown | html | pdf | docx
+    content_type    TEXT,
+    filename        TEXT,
+    source_url      TEXT,
+    content_hash    TEXT NOT NULL,        -- sha256 of the original bytes
+    original_key    TEXT NOT NULL,        -- R2: t/<tenant>/originals/<sha256>
+    text_key        TEXT NOT NULL,        -- R2: extracted text + pages + headings (JSON)
+    size_bytes      INTEGER NOT NULL,
+    text_length     INTEGER NOT NULL,
+    page_count      INTEGER,
+    chunk_count     INTEGER NOT NULL,
+    error           TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    lease_until     REAL,                 -- unix seconds; a crashed job is resumed after this
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (tenant_id, document_id, version)
+);
+CREATE INDEX document_versions_pending ON document_versions(status, lease_until);
+
+-- One row per distinct chunk; unchanged chunks are shared by versions and embedded once.
 CREATE TABLE chunks (
     tenant_id    TEXT NOT NULL,
-    id           TEXT NOT NULL,            -- content hash + position, salted by tenant
+    id           TEXT NOT NULL,           -- hash(tenant, document, text, occurrence)
     document_id  TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    position     INTEGER NOT NULL,
-    char_start   INTEGER NOT NULL,         -- offsets into the stored extracted text
-    char_end     INTEGER NOT NULL,
-    page         INTEGER,
     text         TEXT NOT NULL,
+    token_count  INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX chunks_by_document ON chunks(tenant_id, document_id, version);
+CREATE INDEX chunks_by_document ON chunks(tenant_id, document_id);
 
--- BM25 keyword index. tenant_id/chunk_id are stored, not tokenised; queries filter tenant_id = ?1.
+-- Where each chunk sits in a version's extracted text.
+CREATE TABLE version_chunks (
+    tenant_id     TEXT NOT NULL,
+    document_id   TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
+    chunk_id      TEXT NOT NULL,
+    char_start    INTEGER NOT NULL,       -- text[char_start:char_end] == chunk text, exactly
+    char_end      INTEGER NOT NULL,
+    page          INTEGER,
+    heading_path  TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, document_id, version, position)
+);
+CREATE INDEX version_chunks_by_chunk ON version_chunks(tenant_id, chunk_id);
+
+-- BM25 keyword index over chunks. tenant_id/chunk_id are stored, not tokenised.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     text,
     tenant_id UNINDEXED,
     chunk_id UNINDEXED,
     tokenize = 'porter unicode61'
+);
+
+-- Idempotency-Key: the same key and body never create a second document.
+CREATE TABLE idempotency_keys (
+    tenant_id     TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    document_id   TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (tenant_id, key)
 );

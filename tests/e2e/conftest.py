@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def client_for(mesh: Mesh) -> httpx.AsyncClient:
 async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(mesh) as c:
         yield c
+    await mesh.drain()  # background ingestion finishes before the data dir goes away
 
 
 async def new_tenant(client: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
@@ -50,6 +52,35 @@ async def new_tenant(client: httpx.AsyncClient, name: str) -> tuple[str, dict[st
     assert response.status_code == 201, response.text
     body = response.json()
     return body["tenant_id"], {"authorization": f"Bearer {body['api_key']}"}
+
+
+async def wait_ready(
+    client: httpx.AsyncClient, auth: dict[str, str], document_id: str, timeout_s: float = 120
+) -> dict[str, Any]:
+    """Poll the status route like a client would; the mesh processes in waitUntil tasks."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        response = await client.get(f"/v1/documents/{document_id}/status", headers=auth)
+        assert response.status_code == 200, response.text
+        status = response.json()
+        if status["status"] in ("ready", "failed"):
+            return dict(status)
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.05)
+
+
+async def ingest(
+    client: httpx.AsyncClient, auth: dict[str, str], title: str, text: str, **extra: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/documents", json={"title": title, "text": text, **extra}, headers=auth
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["document_id"].startswith("d_") and body["status"] == "queued"
+    status = await wait_ready(client, auth, body["document_id"])
+    assert status["status"] == "ready", status
+    return dict(body)
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

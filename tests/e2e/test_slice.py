@@ -10,7 +10,7 @@ import httpx
 
 from emulator.mesh import build_mesh
 from kernel.logs import set_sink
-from tests.e2e.conftest import OPERATOR_TOKEN, assert_error, client_for, new_tenant
+from tests.e2e.conftest import OPERATOR_TOKEN, assert_error, client_for, ingest, new_tenant
 
 CANARY = (
     "The zorblax canary protocol requires every tutor to water the quartz ferns at dawn. "
@@ -23,23 +23,11 @@ PHYSICS = (
 )
 
 
-async def _ingest(
-    client: httpx.AsyncClient, auth: dict[str, str], title: str, text: str
-) -> dict[str, Any]:
-    response = await client.post("/v1/documents", json={"title": title, "text": text}, headers=auth)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert (
-        body["document_id"].startswith("d_") and body["version"] == 1 and body["status"] == "ready"
-    )
-    return dict(body)
-
-
 async def test_tenant_adds_document_and_finds_it_with_exact_offsets(
     client: httpx.AsyncClient,
 ) -> None:
     _, auth = await new_tenant(client, "school-a")
-    doc = await _ingest(client, auth, "Flight", PHYSICS)
+    doc = await ingest(client, auth, "Flight", PHYSICS)
     response = await client.post(
         "/v1/search", json={"query": "why does a wing produce lift", "top_k": 3}, headers=auth
     )
@@ -54,15 +42,18 @@ async def test_tenant_adds_document_and_finds_it_with_exact_offsets(
 
     listing = await client.get("/v1/documents", headers=auth)
     assert [d["id"] for d in listing.json()["documents"]] == [doc["document_id"]]
-    detail = await client.get(f"/v1/documents/{doc['document_id']}", headers=auth)
-    assert detail.json()["chunk_count"] >= 1 and detail.json()["status"] == "ready"
+    detail = (await client.get(f"/v1/documents/{doc['document_id']}", headers=auth)).json()
+    assert (
+        detail["chunk_count"] >= 1 and detail["status"] == "ready" and detail["live_version"] == 1
+    )
+    assert detail["versions"][0]["kind"] == "text" and len(detail["content_hash"]) == 64
 
 
 async def test_second_tenant_never_sees_the_canary(client: httpx.AsyncClient) -> None:
     _, auth_a = await new_tenant(client, "school-a")
     _, auth_b = await new_tenant(client, "school-b")
-    canary = await _ingest(client, auth_a, "Canary", CANARY)
-    await _ingest(client, auth_b, "Flight", PHYSICS)
+    canary = await ingest(client, auth_a, "Canary", CANARY)
+    await ingest(client, auth_b, "Flight", PHYSICS)
 
     for query in ("zorblax quartz ferns", "what must tutors water at dawn", "zorblax"):
         seen_a = (await client.post("/v1/search", json={"query": query}, headers=auth_a)).json()[
@@ -89,7 +80,7 @@ async def test_second_tenant_never_sees_the_canary(client: httpx.AsyncClient) ->
 async def test_state_survives_a_restart(data_dir: Path, ai: Any) -> None:
     async with client_for(build_mesh(data_dir, operator_token=OPERATOR_TOKEN, ai=ai)) as first:
         _, auth = await new_tenant(first, "persistent")
-        doc = await _ingest(first, auth, "Flight", PHYSICS)
+        doc = await ingest(first, auth, "Flight", PHYSICS)
     async with client_for(build_mesh(data_dir, operator_token=OPERATOR_TOKEN, ai=ai)) as second:
         response = await second.post(
             "/v1/search", json={"query": "Bernoulli pressure"}, headers=auth
@@ -129,7 +120,7 @@ async def test_health_lists_workers_bindings_and_stand_ins(client: httpx.AsyncCl
     assert body["status"] == "ok"
     workers = {w["worker"]: w for w in body["workers"]}
     assert set(workers) == {"gateway", "rag", "ingest", "llm"}
-    assert set(workers["ingest"]["bindings"]) == {"DB", "R2", "VECTORIZE", "AI"}
+    assert set(workers["ingest"]["bindings"]) == {"DB", "R2", "VECTORIZE", "AI", "SELF"}
     assert set(workers["gateway"]["bindings"]) == {"DB", "KV", "RAG", "INGEST", "LLM"}
     assert all(w["adapter"] == "emulator" for w in workers.values())
     assert "@cf/baai/bge-small-en-v1.5" in workers["rag"]["models"]

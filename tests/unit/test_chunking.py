@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.chunking import chunk_text
+from kernel.wordpiece import count_tokens
 
 TEXT = (
     "Photosynthesis converts light into chemical energy. It happens in chloroplasts!\n\n"
@@ -14,11 +15,11 @@ TEXT = (
 
 
 def test_offsets_are_exact_and_chunks_overlap() -> None:
-    chunks = chunk_text(TEXT, max_words=50, overlap_words=12)
+    chunks = chunk_text(TEXT, max_tokens=60, overlap_tokens=15)
     assert len(chunks) > 5
     for chunk in chunks:
         assert TEXT[chunk.char_start : chunk.char_end] == chunk.text
-        assert len(chunk.text.split()) <= 50
+        assert count_tokens(chunk.text) <= 60 and chunk.tokens <= 60
     for before, after in itertools.pairwise(chunks):
         assert after.char_start < before.char_end, "consecutive chunks overlap"
         assert after.char_start > before.char_start, "chunking always advances"
@@ -27,13 +28,13 @@ def test_offsets_are_exact_and_chunks_overlap() -> None:
 
 
 def test_chunks_start_on_sentence_boundaries() -> None:
-    for chunk in chunk_text(TEXT, max_words=40, overlap_words=10):
+    for chunk in chunk_text(TEXT, max_tokens=50, overlap_tokens=12):
         assert chunk.text[0].isupper(), chunk.text[:30]
 
 
 def test_overlong_sentence_is_split_by_words() -> None:
-    text = " ".join(f"w{i}" for i in range(1000))
-    chunks = chunk_text(text, max_words=100, overlap_words=0)
+    text = " ".join(["word"] * 1000)
+    chunks = chunk_text(text, max_tokens=100, overlap_tokens=0)
     assert len(chunks) == 10
     assert all(text[c.char_start : c.char_end] == c.text for c in chunks)
 
@@ -44,9 +45,9 @@ def test_overlong_sentence_is_split_by_words() -> None:
     st.integers(1, 60),
     st.integers(0, 59),
 )
-def test_offsets_hold_for_any_text(text: str, max_words: int, overlap: int) -> None:
-    overlap = min(overlap, max_words - 1)
-    chunks = chunk_text(text, max_words=max_words, overlap_words=overlap)
+def test_offsets_hold_for_any_text(text: str, max_tokens: int, overlap: int) -> None:
+    overlap = min(overlap, max_tokens - 1)
+    chunks = chunk_text(text, max_tokens=max_tokens, overlap_tokens=overlap)
     covered: set[int] = set()
     for chunk in chunks:
         assert text[chunk.char_start : chunk.char_end] == chunk.text

@@ -5,22 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from gateway.auth import Principal, authenticate, require_operator
 from gateway.tenants import create_tenant
-from kernel.api import CreateTenant, CreateTextDocument, SearchRequest
+from kernel.api import CreateTenant, SearchRequest
 from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
-from kernel.errors import PayloadTooLarge
+from kernel.errors import Forbidden, PayloadTooLarge
 from kernel.http import Request, Response, json_response, text_response
 from kernel.internal import health_report
 from kernel.metrics import merge_exposition, registry
 from kernel.router import Router
-from kernel.services import call, relay
+from kernel.services import PRINCIPAL_HEADER, ROLE_HEADER, call, relay
 
 SERVICES = {"RAG": "rag", "INGEST": "ingest", "LLM": "llm"}
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 JSON_MAX_BYTES = 1024 * 1024
+MULTIPART_ALLOWANCE = 64 * 1024  # form framing and fields around the file
 
 
 class Gateway:
@@ -116,22 +118,64 @@ class Gateway:
         return json_response(created, 201)
 
     # --- documents and search --------------------------------------------------------------
-    async def create_document(self, request: Request) -> Response:
-        self._limit_body(request, self.max_upload)
+    async def _to_ingest(self, request: Request, method: str, path: str) -> Response:
+        """Forward as bytes: the ingest Worker parses (multipart, JSON) and validates."""
         principal = await self._principal(request)
-        doc = request.model(CreateTextDocument, max_bytes=self.max_upload)
-        return await self._forward(
-            "INGEST", "POST", "/documents", request, principal, doc.model_dump()
+        extra = {PRINCIPAL_HEADER: principal.key_id, ROLE_HEADER: principal.role}
+        key = request.header("idempotency-key")
+        if key is not None:
+            extra["idempotency-key"] = key
+        query = f"?{urlencode(request.query)}" if request.query else ""
+        upstream = await call(
+            self.b.service("INGEST"),
+            method,
+            path + query,
+            request_id=request.request_id,
+            tenant_id=principal.tenant_id,
+            body=request.body if method in ("POST", "PUT", "PATCH") else None,
+            content_type=request.header("content-type"),
+            extra_headers=extra,
         )
+        return relay(upstream)
+
+    async def create_document(self, request: Request) -> Response:
+        self._limit_body(request, self.max_upload + MULTIPART_ALLOWANCE)
+        return await self._to_ingest(request, "POST", "/documents")
+
+    async def replace_document(self, request: Request) -> Response:
+        self._limit_body(request, self.max_upload + MULTIPART_ALLOWANCE)
+        return await self._to_ingest(request, "PUT", f"/documents/{request.params['document_id']}")
 
     async def list_documents(self, request: Request) -> Response:
-        principal = await self._principal(request)
-        return await self._forward("INGEST", "GET", "/documents", request, principal)
+        return await self._to_ingest(request, "GET", "/documents")
 
     async def get_document(self, request: Request) -> Response:
+        return await self._to_ingest(request, "GET", f"/documents/{request.params['document_id']}")
+
+    async def document_status(self, request: Request) -> Response:
+        return await self._to_ingest(
+            request, "GET", f"/documents/{request.params['document_id']}/status"
+        )
+
+    async def delete_document(self, request: Request) -> Response:
+        return await self._to_ingest(
+            request, "DELETE", f"/documents/{request.params['document_id']}"
+        )
+
+    async def restore_document(self, request: Request) -> Response:
+        return await self._to_ingest(
+            request, "POST", f"/documents/{request.params['document_id']}/restore"
+        )
+
+    async def get_settings(self, request: Request) -> Response:
+        return await self._to_ingest(request, "GET", "/settings")
+
+    async def update_settings(self, request: Request) -> Response:
+        self._limit_body(request, JSON_MAX_BYTES)
         principal = await self._principal(request)
-        path = f"/documents/{request.params['document_id']}"
-        return await self._forward("INGEST", "GET", path, request, principal)
+        if principal.role != "admin":
+            raise Forbidden("only tenant admins can change settings")
+        return await self._to_ingest(request, "PATCH", "/settings")
 
     async def search(self, request: Request) -> Response:
         self._limit_body(request, JSON_MAX_BYTES)
@@ -149,5 +193,11 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/v1/documents", gateway.create_document)
     router.add("GET", "/v1/documents", gateway.list_documents)
     router.add("GET", "/v1/documents/{document_id}", gateway.get_document)
+    router.add("PUT", "/v1/documents/{document_id}", gateway.replace_document)
+    router.add("DELETE", "/v1/documents/{document_id}", gateway.delete_document)
+    router.add("GET", "/v1/documents/{document_id}/status", gateway.document_status)
+    router.add("POST", "/v1/documents/{document_id}/restore", gateway.restore_document)
+    router.add("GET", "/v1/settings", gateway.get_settings)
+    router.add("PATCH", "/v1/settings", gateway.update_settings)
     router.add("POST", "/v1/search", gateway.search)
     return WorkerApp("gateway", router)

@@ -8,4 +8,4 @@ from kernel.runtime import cached_app, serve
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request: Request) -> Response:
-        return await serve(cached_app(build_app, self.env), request, Response)
+        return await serve(cached_app(build_app, self.env), request, Response, self.ctx)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 2000
 MAX_TITLE_CHARS = 512
@@ -24,23 +27,63 @@ class TenantCreated(BaseModel):
     api_key_id: str
 
 
-class CreateTextDocument(Strict):
-    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    text: str = Field(min_length=1)
+MAX_METADATA_BYTES = 8 * 1024
 
-    @field_validator("text")
+Visibility = Literal["tenant", "private", "students"]
+
+
+class DocumentOptions(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_CHARS)
+    visibility: Visibility = "tenant"
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("tags")
     @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
+    def clean_tags(cls, tags: list[str]) -> list[str]:
+        cleaned = sorted({t.strip() for t in tags if t.strip()})
+        if any(len(t) > 64 for t in cleaned):
+            raise ValueError("each tag is at most 64 characters")
+        return cleaned
+
+    @field_validator("metadata")
+    @classmethod
+    def small_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON")
+        return metadata
+
+
+class JsonDocument(DocumentOptions):
+    text: str | None = Field(default=None, min_length=1)
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+
+    @model_validator(mode="after")
+    def one_source(self) -> JsonDocument:
+        if (self.text is None) == (self.url is None):
+            raise ValueError("send exactly one of `text` or `url`")
+        if self.text is not None and not self.text.strip():
             raise ValueError("text is empty after removing whitespace")
-        return value
+        if self.text is not None and self.title is None:
+            raise ValueError("title is required with `text`")
+        return self
+
+
+class TenantSettings(Strict):
+    """PATCH /v1/settings: omitted fields keep their value."""
+
+    # ≤254: the chunk plus [CLS]/[SEP] must fit the local model's 256-token window.
+    chunk_tokens: int | None = Field(default=None, ge=16, le=254)
+    chunk_overlap: int | None = Field(default=None, ge=0, le=200)
+    max_upload_bytes: int | None = Field(default=None, ge=1024)
 
 
 class DocumentAccepted(BaseModel):
     document_id: str
     version: int
-    status: str
-    chunks: int
+    status: str  # queued (new work), or the current status when unchanged/replayed
+    unchanged: bool = False
+    replayed: bool = False
 
 
 class SearchRequest(Strict):
@@ -57,6 +100,9 @@ class SearchRequest(Strict):
 
 class SearchHit(BaseModel):
     document_id: str
+    version: int
+    title: str
+    heading_path: list[str]
     chunk_id: str
     text: str
     score: float

@@ -12,8 +12,9 @@ uses. Pure Python only: this runs in Pyodide (no numpy, threads or files).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from time import monotonic
 from typing import Any
 
 from kernel.limits import (
@@ -34,13 +35,26 @@ from kernel.ports import (
     BindingLimitError,
     Blob,
     BlobInfo,
+    FetchedResource,
     KvListing,
+    OutboundError,
     QueryResult,
     SqlValue,
     Statement,
     Vector,
     VectorFilter,
     VectorMatch,
+)
+from kernel.url_policy import (
+    REDIRECT_STATUSES,
+    check_fetch_args,
+    check_url,
+    http_status_error,
+    network_error,
+    redirect_target,
+    redirects_error,
+    timeout_error,
+    too_large_error,
 )
 
 # Substrings of platform error messages that mean "a limit was hit", not "bad request".
@@ -376,3 +390,158 @@ class WorkersAI:
             model: {"served_by": "Workers AI", "stand_in": False}
             for model in (EMBEDDING_MODEL, RERANK_MODEL, GENERATION_MODEL)
         }
+
+
+# --- Outbound fetch ------------------------------------------------------------------------
+_FETCH_HEADERS = {
+    "user-agent": "edgerag-fetch/0.1",
+    "accept": "text/html, application/xhtml+xml, application/pdf, text/markdown, text/plain, "
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document;q=0.9, */*;q=0.1",
+}
+
+
+def _sdk_fetch() -> Callable[..., Awaitable[Any]]:
+    # The runtime SDK (Pyodide only; the CPython shim in emulator/sdk has no fetch).
+    from workers import fetch  # type: ignore[attr-defined]
+
+    return fetch
+
+
+def _timeout_signal(ms: int) -> Any:
+    from js import AbortSignal
+
+    return AbortSignal.timeout(ms)
+
+
+def _is_abort(exc: BaseException) -> bool:
+    name = str(getattr(exc, "name", "") or type(exc).__name__)
+    text = f"{name} {exc}".lower()
+    return "timeout" in text or "abort" in text
+
+
+def _response_header(response: Any, name: str) -> str | None:
+    headers = getattr(response, "headers", None)
+    value = headers.get(name) if headers is not None else None
+    return None if value is None else str(value)
+
+
+class CloudflareOutbound:
+    """`kernel.ports.Outbound` over the Workers runtime `fetch`.
+
+    Redirects are followed by hand (`redirect="manual"`) so that every hop passes
+    `kernel.url_policy.check_url` again. One `AbortSignal.timeout` per hop, sized to what is
+    left of the overall budget, bounds connection *and* body reading (an aborted signal
+    errors the body stream too). The size cap is checked against Content-Length before
+    reading and enforced while streaming the body, so an oversized document is cancelled
+    rather than buffered in the 128 MB isolate.
+
+    What this adapter cannot check: Python Workers have no DNS API, so a *hostname* that
+    resolves to a private or loopback address is not refused here (IP literals and local
+    names are). On Cloudflare the subrequest leaves from Cloudflare's edge, not from inside
+    our own network, so such an address reaches nothing of ours — that is the platform's
+    doing, not this code's. The emulator adapter resolves names and refuses them, so the
+    policy is at least exercised locally.
+
+    `fetcher` and `abort_signal` default to the SDK's `workers.fetch` and
+    `js.AbortSignal.timeout` (imported lazily); tests inject fakes.
+    """
+
+    def __init__(
+        self,
+        fetcher: Callable[..., Awaitable[Any]] | None = None,
+        abort_signal: Callable[[int], Any] | None = None,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self._fetcher = fetcher
+        self._abort_signal = abort_signal or _timeout_signal
+        self._clock = clock
+
+    async def fetch(
+        self, url: str, *, max_bytes: int, timeout_s: float, max_redirects: int = 5
+    ) -> FetchedResource:
+        check_fetch_args(max_bytes, timeout_s, max_redirects)
+        start = current = check_url(url)
+        fetcher = self._fetcher or _sdk_fetch()
+        deadline = self._clock() + timeout_s
+        for _hop in range(max_redirects + 1):
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise timeout_error(current, timeout_s)
+            signal = self._abort_signal(max(1, int(remaining * 1000)))
+            try:
+                response = await fetcher(
+                    current,
+                    method="GET",
+                    headers=dict(_FETCH_HEADERS),
+                    redirect="manual",
+                    signal=signal,
+                )
+            except Exception as exc:
+                raise self._failure(exc, current, deadline, timeout_s) from exc
+            status = int(response.status)
+            if status in REDIRECT_STATUSES:
+                location = _response_header(response, "location")
+                await _discard(response)
+                current = redirect_target(current, location, status)
+                continue
+            if not 200 <= status < 300:
+                await _discard(response)
+                raise http_status_error(current, status)
+            try:
+                body = await _read_capped(response, max_bytes, current)
+            except OutboundError:
+                raise
+            except Exception as exc:
+                raise self._failure(exc, current, deadline, timeout_s) from exc
+            return FetchedResource(
+                url=start,
+                final_url=current,
+                status=status,
+                content_type=_response_header(response, "content-type"),
+                body=body,
+            )
+        raise redirects_error(start, max_redirects)
+
+    def _failure(
+        self, exc: BaseException, url: str, deadline: float, timeout_s: float
+    ) -> OutboundError:
+        if _is_abort(exc) or self._clock() >= deadline:
+            return timeout_error(url, timeout_s)
+        return network_error(url, str(exc) or type(exc).__name__)
+
+
+async def _discard(response: Any) -> None:
+    """Release a body we will not read (redirects, errors) without failing the fetch."""
+    body = getattr(getattr(response, "js_object", None), "body", None)
+    if body is None:
+        return
+    with suppress(Exception):
+        await body.cancel()
+
+
+async def _read_capped(response: Any, max_bytes: int, url: str) -> bytes:
+    declared = _response_header(response, "content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+        await _discard(response)
+        raise too_large_error(url, max_bytes)
+    stream = getattr(getattr(response, "js_object", None), "body", None)
+    if stream is None:  # no stream to read incrementally (or an empty body)
+        data = _to_bytes(await response.bytes())
+        if len(data) > max_bytes:
+            raise too_large_error(url, max_bytes)
+        return data
+    reader = stream.getReader()
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        result = await reader.read()
+        if _field(result, "done", False):
+            break
+        chunk = _to_bytes(_field(result, "value", b""))
+        total += len(chunk)
+        if total > max_bytes:
+            with suppress(Exception):
+                await reader.cancel()
+            raise too_large_error(url, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kernel.errors import ServiceUnavailable
-from kernel.ports import AI, BlobStore, Database, KeyValue, Service, VectorIndex
+from kernel.ports import AI, BlobStore, Database, KeyValue, Outbound, Service, VectorIndex
 
 EMBEDDING_DIMENSIONS = 384  # @cf/baai/bge-small-en-v1.5 and the local MiniLM stand-in
 
@@ -51,6 +51,7 @@ class Bindings:
     blobs: BlobStore | None = None
     vectors: VectorIndex | None = None
     ai: AI | None = None
+    outbound: Outbound | None = None  # internet fetch (URL documents); granted per Worker
     services: dict[str, Service] = field(default_factory=dict)
 
     def need(self, port: T | None, name: str) -> T:
@@ -79,7 +80,9 @@ class Bindings:
         }
 
 
-def resolve(worker: str, raw_env: Any, services: Mapping[str, str] | None = None) -> Bindings:
+def resolve(
+    worker: str, raw_env: Any, services: Mapping[str, str] | None = None, *, outbound: bool = False
+) -> Bindings:
     """Build the ports for the bindings present in `raw_env` (least privilege: absent = None)."""
     from kernel import cloudflare  # deferred: only needed when wrapping JS bindings
     from kernel.services import CloudflareService
@@ -100,6 +103,9 @@ def resolve(worker: str, raw_env: Any, services: Mapping[str, str] | None = None
         vectors=port("VECTORIZE", lambda b: cloudflare.VectorizeIndex(b, EMBEDDING_DIMENSIONS)),
         ai=port("AI", cloudflare.WorkersAI),
     )
+    if outbound:
+        # Cloudflare: the runtime's global fetch. Emulator: an OUTBOUND object in env.
+        bindings.outbound = port("OUTBOUND", lambda b: b) or cloudflare.CloudflareOutbound()
     for binding_name, host in (services or {}).items():
         svc = port(binding_name, lambda b, host=host: CloudflareService(b, host))
         if svc is not None:

@@ -7,7 +7,7 @@ its CPython shim locally) to and from these, so handlers never touch the FFI.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -31,6 +31,8 @@ class Request:
     query: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # filled by the router
     request_id: str = ""
+    # ctx.waitUntil of the invocation: work that continues after the response is sent.
+    wait_until: Callable[[Awaitable[Any]], None] | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

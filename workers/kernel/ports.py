@@ -220,3 +220,63 @@ class Service(Protocol):
     async def fetch(
         self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None
     ) -> ServiceResponse: ...
+
+
+# --- Outbound fetch (URL documents) ----------------------------------------------------------
+OUTBOUND_REASONS: dict[str, str] = {
+    "invalid_url": "the URL is malformed, carries credentials or uses a port other than 80/443/8080/8443",
+    "scheme": "only http and https URLs can be fetched",
+    "private_address": "the host is (or resolves to) a private, loopback, link-local or otherwise non-public address",
+    "timeout": "the remote server did not answer in time",
+    "too_large": "the remote document is larger than the size limit",
+    "http_status": "the remote server answered with an error status",
+    "redirects": "the URL redirects too many times",
+    "network": "the remote server could not be reached",
+    "content_type": "the remote document's media type is not supported",
+}
+
+
+class OutboundError(BindingError):
+    """An outbound fetch was refused or failed. `reason` is one of `OUTBOUND_REASONS`.
+
+    The message is meant for the API client (the ingest worker returns it in a 422); it never
+    contains response bodies or resolved addresses.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str | None = None,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        if reason not in OUTBOUND_REASONS:
+            raise ValueError(f"unknown outbound error reason {reason!r}")
+        self.reason = reason
+        self.url = url
+        self.status = status
+        super().__init__(message or OUTBOUND_REASONS[reason])
+
+
+@dataclass(frozen=True)
+class FetchedResource:
+    url: str  # the URL as requested, normalised by `kernel.url_policy.check_url`
+    final_url: str  # after redirects
+    status: int  # always 2xx: other final statuses raise OutboundError("http_status")
+    content_type: str | None  # the raw Content-Type header, parameters included
+    body: bytes
+
+
+@runtime_checkable
+class Outbound(Protocol):
+    """`fetch` for URL documents: GET only, http(s) only, public addresses only.
+
+    Every hop of a redirect chain is re-checked against `kernel.url_policy`; the whole fetch
+    (all hops and the body) must finish within `timeout_s` and the body may not exceed
+    `max_bytes` (after content decoding). Failures raise `OutboundError`.
+    """
+
+    async def fetch(
+        self, url: str, *, max_bytes: int, timeout_s: float, max_redirects: int = 5
+    ) -> FetchedResource: ...

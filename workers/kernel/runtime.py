@@ -6,16 +6,13 @@ which has the same surface. Nothing else in the code base touches them.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import asyncio
+from typing import Any
 
 from kernel.app import WorkerApp
 from kernel.http import Request
 
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class _ResponseFactory(Protocol):
-    def __call__(self, body: bytes, status: int, headers: dict[str, str]) -> Any: ...
 
 
 async def to_kernel_request(runtime_request: Any) -> Request:
@@ -28,8 +25,20 @@ async def to_kernel_request(runtime_request: Any) -> Request:
     )
 
 
-async def serve(app: WorkerApp, runtime_request: Any, response_cls: Any) -> Any:
+def background(ctx: Any) -> Any:
+    """`ctx.waitUntil` for Python coroutines (workerd keeps a passed Python future alive)."""
+    if ctx is None:
+        return None
+
+    def wait_until(work: Any) -> None:
+        ctx.waitUntil(asyncio.ensure_future(work))
+
+    return wait_until
+
+
+async def serve(app: WorkerApp, runtime_request: Any, response_cls: Any, ctx: Any = None) -> Any:
     request = await to_kernel_request(runtime_request)
+    request.wait_until = background(ctx)
     response = await app.handle(request)
     return response_cls(response.body, status=response.status, headers=response.headers)
 

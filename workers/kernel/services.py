@@ -11,6 +11,9 @@ from kernel.http import Response
 from kernel.ports import Service, ServiceResponse
 
 TENANT_HEADER = "x-edgerag-tenant"
+# Who acts inside the tenant (API key or user id) and their role; set only by the gateway.
+PRINCIPAL_HEADER = "x-edgerag-principal"
+ROLE_HEADER = "x-edgerag-role"
 
 
 class CloudflareService:

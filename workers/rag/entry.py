@@ -8,4 +8,4 @@ from rag.app import build_app
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request: Request) -> Response:
-        return await serve(cached_app(build_app, self.env), request, Response)
+        return await serve(cached_app(build_app, self.env), request, Response, self.ctx)

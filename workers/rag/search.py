@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -18,15 +19,18 @@ HYDRATE_BATCH = 90  # ids per SELECT, under D1's 100 bound parameters with the t
 
 
 async def _hydrate(db: TenantDB, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Chunk rows for ids, only from live versions of ready, undeleted documents."""
+    """Chunk rows for ids, only as placed in the live version of undeleted documents."""
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), HYDRATE_BATCH):
         part = ids[start : start + HYDRATE_BATCH]
         marks = ", ".join(f"?{i + 2}" for i in range(len(part)))
         result = await db.execute(
-            "SELECT c.id, c.document_id, c.text, c.page, c.char_start, c.char_end FROM chunks c"
-            " JOIN documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id AND d.version = c.version"
-            f" WHERE c.tenant_id = ?1 AND c.id IN ({marks}) AND d.status = 'ready' AND d.deleted_at IS NULL",
+            "SELECT vc.chunk_id AS id, vc.document_id, vc.version, c.text, vc.page, vc.char_start,"
+            " vc.char_end, vc.heading_path, d.title FROM version_chunks vc"
+            " JOIN documents d ON d.tenant_id = vc.tenant_id AND d.id = vc.document_id"
+            " AND d.live_version = vc.version"
+            " JOIN chunks c ON c.tenant_id = vc.tenant_id AND c.id = vc.chunk_id"
+            f" WHERE vc.tenant_id = ?1 AND vc.chunk_id IN ({marks}) AND d.deleted_at IS NULL",
             part,
         )
         rows.update({str(r["id"]): r for r in result.rows})
@@ -71,6 +75,9 @@ async def hybrid_search(b: Bindings, scope: TenantScope, query: SearchRequest) -
         hits.append(
             SearchHit(
                 document_id=row["document_id"],
+                version=row["version"],
+                title=row["title"],
+                heading_path=json.loads(row["heading_path"] or "[]"),
                 chunk_id=cid,
                 text=row["text"],
                 score=round(score, 6),

@@ -1,0 +1,160 @@
+"""The local Workers AI binding: `EmulatedAI` implements `kernel.ports.AI` with local models.
+
+Served models (see `describe()`); all are named stand-ins, none pretends to be the real one:
+  @cf/baai/bge-small-en-v1.5   all-MiniLM-L6-v2 in numpy (same width, 384; other vectors)
+  @cf/baai/bge-reranker-base   BM25 + MiniLM cosine blend (`emulator.ai.reranker`)
+  @cf/...instruct              extractive citation composer (`emulator.ai.generator`)
+
+Limits as on Cloudflare: <= 100 texts per embedding call; texts over 512 tokens are truncated
+as Workers AI does, unless the call passes `"truncate_inputs": false`, which makes them a
+`BindingLimitError` (useful to prove a chunker never produces oversize chunks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emulator.ai import generator, reranker
+from emulator.ai.embeddings import DIMENSIONS, MAX_WORDPIECES, MiniLMEncoder, shared_encoder
+from kernel.ports import AI_MAX_EMBED_BATCH, AI_MAX_TOKENS_PER_TEXT, BindingError, BindingLimitError
+
+__all__ = ["EMBEDDING_MODEL", "GENERATION_MODEL", "RERANKER_MODEL", "EmulatedAI"]
+
+EMBEDDING_MODEL = "@cf/baai/bge-small-en-v1.5"
+RERANKER_MODEL = "@cf/baai/bge-reranker-base"
+GENERATION_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+DEFAULT_MAX_TOKENS = 256  # Workers AI's default for text generation
+
+
+def _is_generation_model(model: str) -> bool:
+    return model.startswith("@cf/") and "instruct" in model
+
+
+class EmulatedAI:
+    """`kernel.ports.AI` on local models. The encoder is shared per process (weights load once,
+    lazily, thread-safe); pass `encoder` to inject another one (tests)."""
+
+    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+
+    def __init__(
+        self, *, model_dir: Path | None = None, encoder: MiniLMEncoder | None = None
+    ) -> None:
+        self._model_dir = model_dir
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> MiniLMEncoder:
+        if self._encoder is None:
+            self._encoder = shared_encoder(self._model_dir)
+        return self._encoder
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            EMBEDDING_MODEL: {
+                "served_by": "all-MiniLM-L6-v2 (numpy)",
+                "stand_in": True,
+                "dimensions": DIMENSIONS,
+                "note": "same width as bge-small-en-v1.5, different vector space",
+            },
+            RERANKER_MODEL: {"served_by": reranker.NAME, "stand_in": True},
+            "@cf/*instruct": {
+                "served_by": generator.NAME,
+                "stand_in": True,
+                "examples": [GENERATION_MODEL],
+            },
+        }
+
+    async def run(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(model, str):
+            raise BindingError(f"AI.run: model must be a string, got {type(model).__name__}")
+        if not isinstance(inputs, Mapping):
+            raise BindingError(f"AI.run({model}): inputs must be an object")
+        if model == EMBEDDING_MODEL:
+            return await self._embed(model, inputs)
+        if model == RERANKER_MODEL:
+            return await self._rerank(model, inputs)
+        if _is_generation_model(model):
+            return await self._generate(model, inputs)
+        raise BindingError(f"AI.run: no such model {model!r} in the emulator")
+
+    # --- embeddings ----------------------------------------------------------------------
+    async def _embed(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        text = inputs.get("text")
+        texts = [text] if isinstance(text, str) else text
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise BindingError(f"AI.run({model}): 'text' must be a string or a list of strings")
+        if not texts:
+            raise BindingError(f"AI.run({model}): 'text' must not be empty")
+        if len(texts) > AI_MAX_EMBED_BATCH:
+            raise BindingLimitError(
+                f"AI.run({model}): {len(texts)} texts in one call; the limit is "
+                f"{AI_MAX_EMBED_BATCH}"
+            )
+        pooling = inputs.get("pooling", "mean")
+        if pooling not in ("mean", "cls"):
+            raise BindingError(f"AI.run({model}): 'pooling' must be 'mean' or 'cls'")
+        truncate = inputs.get("truncate_inputs", True)
+        if not isinstance(truncate, bool):
+            raise BindingError(f"AI.run({model}): 'truncate_inputs' must be a boolean")
+        enc = self.encoder
+        if not truncate:
+            counts = await asyncio.to_thread(enc.count_tokens_batch, texts)
+            too_long = [i for i, n in enumerate(counts) if n > MAX_WORDPIECES]
+            if too_long:
+                raise BindingLimitError(
+                    f"AI.run({model}): text {too_long[0]} has {counts[too_long[0]] + 2} tokens; "
+                    f"the limit is {AI_MAX_TOKENS_PER_TEXT}"
+                )
+        vecs = await asyncio.to_thread(enc.encode, texts, pooling=pooling)
+        return {"shape": [len(texts), DIMENSIONS], "data": vecs.tolist(), "pooling": pooling}
+
+    # --- reranker ------------------------------------------------------------------------
+    async def _rerank(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        query = inputs.get("query")
+        if not isinstance(query, str) or not query:
+            raise BindingError(f"AI.run({model}): 'query' must be a non-empty string")
+        contexts = inputs.get("contexts")
+        if not isinstance(contexts, list) or not all(
+            isinstance(c, Mapping) and isinstance(c.get("text"), str) for c in contexts
+        ):
+            raise BindingError(f"AI.run({model}): 'contexts' must be a list of {{'text': str}}")
+        top_k = inputs.get("top_k", len(contexts))
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise BindingError(f"AI.run({model}): 'top_k' must be a positive integer")
+        passages = [str(c["text"]) for c in contexts]
+        scores = await asyncio.to_thread(reranker.rerank_scores, self.encoder, query, passages)
+        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:top_k]
+        return {"response": [{"id": i, "score": scores[i]} for i in ranked]}
+
+    # --- text generation -----------------------------------------------------------------
+    async def _generate(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if inputs.get("stream"):
+            raise BindingError(
+                f"AI.run({model}): 'stream' is not supported by the AI port; stream upstream"
+            )
+        messages = inputs.get("messages")
+        prompt = inputs.get("prompt")
+        if messages is None and isinstance(prompt, str):
+            messages = [{"role": "user", "content": prompt}]
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(
+                isinstance(m, Mapping)
+                and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), str)
+                for m in messages
+            )
+        ):
+            raise BindingError(
+                f"AI.run({model}): 'messages' must be a non-empty list of "
+                "{'role': str, 'content': str} (or pass 'prompt': str)"
+            )
+        max_tokens = inputs.get("max_tokens", DEFAULT_MAX_TOKENS)
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise BindingError(f"AI.run({model}): 'max_tokens' must be a positive integer")
+        msgs = [dict(m) for m in messages]
+        return await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
