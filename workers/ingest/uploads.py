@@ -42,7 +42,11 @@ async def read_upload(request: Request, *, max_bytes: int, outbound: Outbound | 
         return _from_multipart(request, max_bytes)
     if kind in ("application/json", ""):
         doc = request.model(JsonDocument, max_bytes=max_bytes + 64 * 1024)
-        options: dict[str, Any] = {"visibility": doc.visibility, "tags": doc.tags, "metadata": doc.metadata}
+        options: dict[str, Any] = {
+            "visibility": doc.visibility,
+            "tags": doc.tags,
+            "metadata": doc.metadata,
+        }
         if doc.text is not None:
             data = doc.text.encode("utf-8")
             if len(data) > max_bytes:
@@ -115,7 +119,7 @@ async def _from_url(
         data=fetched.body,
         content_type=fetched.content_type,
         filename=filename,
-        title=title or fetched.final_url,
+        title=title,  # None: the page's own <title> (or the URL) is used
         source_url=fetched.final_url,
         **options,
     )
