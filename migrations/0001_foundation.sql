@@ -16,6 +16,13 @@ CREATE TABLE tenant_settings (
     updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
+-- Bumped in the same D1 batch as any change readers can see (a version going live, delete,
+-- restore, purge): cache keys embed it, so a change invalidates every cached search/answer.
+CREATE TABLE tenant_state (
+    tenant_id       TEXT PRIMARY KEY,
+    corpus_version  INTEGER NOT NULL DEFAULT 0
+);
+
 CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY,
     tenant_id   TEXT NOT NULL REFERENCES tenants(id),

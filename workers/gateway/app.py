@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from gateway.auth import Principal, authenticate, require_operator
 from gateway.tenants import create_tenant
-from kernel.api import CreateTenant, SearchRequest
+from kernel.api import AnswerRequest, CreateTenant, SearchRequest
 from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
 from kernel.errors import Forbidden, PayloadTooLarge
@@ -167,6 +167,14 @@ class Gateway:
             request, "POST", f"/documents/{request.params['document_id']}/restore"
         )
 
+    async def answer(self, request: Request) -> Response:
+        self._limit_body(request, JSON_MAX_BYTES)
+        principal = await self._principal(request)
+        ask = request.model(AnswerRequest, max_bytes=JSON_MAX_BYTES)
+        return await self._forward(
+            "RAG", "POST", "/answer", request, principal, ask.model_dump(exclude_none=True)
+        )
+
     async def get_settings(self, request: Request) -> Response:
         return await self._to_ingest(request, "GET", "/settings")
 
@@ -181,7 +189,9 @@ class Gateway:
         self._limit_body(request, JSON_MAX_BYTES)
         principal = await self._principal(request)
         query = request.model(SearchRequest, max_bytes=JSON_MAX_BYTES)
-        return await self._forward("RAG", "POST", "/search", request, principal, query.model_dump())
+        return await self._forward(
+            "RAG", "POST", "/search", request, principal, query.model_dump(exclude_none=True)
+        )
 
 
 def build_app(raw_env: Any) -> WorkerApp:
@@ -200,4 +210,5 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("GET", "/v1/settings", gateway.get_settings)
     router.add("PATCH", "/v1/settings", gateway.update_settings)
     router.add("POST", "/v1/search", gateway.search)
+    router.add("POST", "/v1/answer", gateway.answer)
     return WorkerApp("gateway", router)

@@ -194,14 +194,16 @@ class Ingest:
         if request.query.get("purge") in ("true", "1"):
             await jobs.purge(self.b, scope, document_id)
             return json_response({"document_id": document_id, "purged": True})
-        await db.run(store.set_deleted(db, document_id, True))
+        await db.batch([store.set_deleted(db, document_id, True), store.bump_corpus_version(db)])
         return json_response({"document_id": document_id, "deleted": True})
 
     async def restore(self, request: Request) -> Response:
         scope = scope_from_request(request)
         document_id = _document_id(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
-        result = await db.run(store.set_deleted(db, document_id, False))
+        result, _ = await db.batch(
+            [store.set_deleted(db, document_id, False), store.bump_corpus_version(db)]
+        )
         if result.changes != 1:
             raise NotFound(f"document {document_id} is not deleted (or does not exist)")
         return json_response({"document_id": document_id, "deleted": False})

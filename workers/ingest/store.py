@@ -218,6 +218,7 @@ def promote(db: TenantDB, document_id: str, version: int) -> list[Statement]:
     Guarded so an older version finishing late can never replace a newer live one.
     """
     return [
+        bump_corpus_version(db),
         db.statement(
             f"UPDATE document_versions SET status = 'superseded', updated_at = {NOW}"
             " WHERE tenant_id = ?1 AND document_id = ?2 AND status = 'ready' AND version < ?3",
@@ -362,6 +363,7 @@ def all_chunk_ids(db: TenantDB, document_id: str) -> Statement:
 
 def purge_rows(db: TenantDB, document_id: str) -> list[Statement]:
     return [
+        bump_corpus_version(db),
         db.statement(
             "DELETE FROM chunks_fts WHERE tenant_id = ?1 AND chunk_id IN"
             " (SELECT id FROM chunks WHERE tenant_id = ?1 AND document_id = ?2)",
@@ -426,4 +428,12 @@ def upsert_settings(
         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id) DO UPDATE SET chunk_tokens = excluded.chunk_tokens,"
         f" chunk_overlap = excluded.chunk_overlap, max_upload_bytes = excluded.max_upload_bytes, updated_at = {NOW}",
         (chunk_tokens, chunk_overlap, max_upload_bytes),
+    )
+
+
+def bump_corpus_version(db: TenantDB) -> Statement:
+    """Rides in the same batch as the change it announces (see tenant_state in the schema)."""
+    return db.statement(
+        "INSERT INTO tenant_state (tenant_id, corpus_version) VALUES (?1, 1)"
+        " ON CONFLICT (tenant_id) DO UPDATE SET corpus_version = corpus_version + 1"
     )

@@ -86,9 +86,22 @@ class DocumentAccepted(BaseModel):
     replayed: bool = False
 
 
+class SearchFilters(Strict):
+    """All given filters must hold (AND). Unknown filter fields are a 422, never ignored."""
+
+    document_ids: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    tags: list[str] | None = Field(default=None, min_length=1, max_length=20)  # any of these
+    visibility: list[Visibility] | None = Field(default=None, min_length=1)
+
+
 class SearchRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    top_k: int = Field(default=10, ge=1, le=50)
+    top_k: int = Field(default=10, ge=1, le=100)
+    filters: SearchFilters | None = None
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # weighted fusion only
+    rerank: bool = True
 
     @field_validator("query")
     @classmethod
@@ -105,14 +118,55 @@ class SearchHit(BaseModel):
     heading_path: list[str]
     chunk_id: str
     text: str
-    score: float
+    score: float  # the fused score (RRF or weighted), higher is better
+    rerank_score: float | None = None  # when reranked, results are ordered by this
     page: int | None = None
     char_start: int
     char_end: int
-    dense_rank: int | None = None
+    dense_rank: int | None = None  # 1-based rank in each retriever, None if it missed
     keyword_rank: int | None = None
 
 
 class SearchResponse(BaseModel):
     results: list[SearchHit]
+    mode: str
+    reranker: str | None = None  # the model that reranked, when it did
+    cached: bool = False
     timings_ms: dict[str, float]
+
+
+class AnswerRequest(Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    filters: SearchFilters | None = None
+    selected_text: str | None = Field(default=None, min_length=1, max_length=8000)
+    max_sources: int = Field(default=6, ge=1, le=10)
+
+    @field_validator("query")
+    @classmethod
+    def has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query is empty after removing whitespace")
+        return value
+
+
+class Citation(BaseModel):
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str
+    version: int
+    page: int | None
+    char_start: int  # into the document version's stored extracted text
+    char_end: int
+    quote: str  # == stored text[char_start:char_end], verified before returning
+
+
+class AnswerResponse(BaseModel):
+    answer: str
+    citations: list[Citation]
+    confidence: float
+    follow_ups: list[str]
+    abstained: bool
+    usage: dict[str, int]
+    cached: bool = False
+    timings_ms: dict[str, float] = Field(default_factory=dict)

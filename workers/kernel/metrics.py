@@ -33,11 +33,16 @@ class Registry:
     def __init__(self) -> None:
         self._counters: dict[str, dict[LabelSet, float]] = defaultdict(lambda: defaultdict(float))
         self._hist: dict[str, dict[LabelSet, list[float]]] = defaultdict(dict)
+        self._gauges: dict[str, dict[LabelSet, float]] = defaultdict(dict)
         self._help: dict[str, tuple[str, str]] = {}
 
     def inc(self, name: str, value: float = 1.0, help: str = "", **labels: str) -> None:
         self._help.setdefault(name, ("counter", help))
         self._counters[name][_labels(labels)] += value
+
+    def set_gauge(self, name: str, value: float, help: str = "", **labels: str) -> None:
+        self._help.setdefault(name, ("gauge", help))
+        self._gauges[name][_labels(labels)] = value
 
     def observe(self, name: str, value: float, help: str = "", **labels: str) -> None:
         self._help.setdefault(name, ("histogram", help))
@@ -59,8 +64,9 @@ class Registry:
             if help_text:
                 lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} {kind}")
-            if kind == "counter":
-                for labels, value in sorted(self._counters[name].items()):
+            if kind in ("counter", "gauge"):
+                values = self._counters[name] if kind == "counter" else self._gauges[name]
+                for labels, value in sorted(values.items()):
                     lines.append(f"{name}{_render_labels(labels, extra_labels)} {_num(value)}")
                 continue
             for labels, state in sorted(self._hist[name].items()):

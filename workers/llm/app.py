@@ -1,17 +1,42 @@
-"""LLM Worker routes. The foundation exposes health/metrics; grounded generation arrives with /answer."""
+"""LLM Worker routes (called by the rag Worker over a service binding)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kernel.app import WorkerApp
-from kernel.env import resolve
+from kernel.env import Bindings, resolve
+from kernel.http import Request, Response, json_response
 from kernel.internal import add_internal_routes
+from kernel.metrics import registry
 from kernel.router import Router
+from kernel.tenancy import scope_from_request
+from llm.generation import GenerateRequest, generate_grounded
+
+
+class Llm:
+    def __init__(self, bindings: Bindings) -> None:
+        self.b = bindings
+
+    async def generate(self, request: Request) -> Response:
+        scope = scope_from_request(request)
+        generated = await generate_grounded(self.b, request.model(GenerateRequest))
+        metrics = registry("llm")
+        for direction, key in (("in", "prompt_tokens"), ("out", "completion_tokens")):
+            metrics.inc(
+                "edgerag_llm_tokens_total",
+                generated.usage[key],
+                help="LLM tokens by tenant, direction and model",
+                tenant=scope.tenant_id,
+                direction=direction,
+                model=generated.model,
+            )
+        return json_response(generated.model_dump())
 
 
 def build_app(raw_env: Any) -> WorkerApp:
-    bindings = resolve("llm", raw_env)
+    llm = Llm(bindings := resolve("llm", raw_env))
     router = Router()
+    router.add("POST", "/generate", llm.generate)
     add_internal_routes(router, bindings)
     return WorkerApp("llm", router)

@@ -1,72 +1,111 @@
-"""Hybrid search: dense (Vectorize, namespace = tenant) + BM25 (D1 FTS5), fused by RRF."""
+"""Hybrid search: dense (Vectorize, namespace = tenant) + BM25 (D1 FTS5), fused, then reranked.
+
+Stages and their timings: embed → dense ‖ keyword → fuse → hydrate → rerank. Every stage runs
+inside the tenant (namespace, `tenant_id = ?1`) and inside the request's filters.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kernel.api import SearchHit, SearchRequest, SearchResponse
 from kernel.env import Bindings
-from kernel.inference import embed
+from kernel.inference import RERANK_MODEL, rerank
 from kernel.ports import VECTORIZE_MAX_TOP_K
 from kernel.tenancy import TenantDB, TenantScope
-from rag.fusion import reciprocal_rank_fusion
+from rag.filters import ResolvedFilter, resolve
+from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.keyword import fts_query, keyword_search
 
-CANDIDATES = 50
 HYDRATE_BATCH = 90  # ids per SELECT, under D1's 100 bound parameters with the tenant and extras
+RERANK_CANDIDATES = 20
+
+Embedder = Callable[[str], Awaitable[list[float]]]
 
 
-async def _hydrate(db: TenantDB, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Chunk rows for ids, only as placed in the live version of undeleted documents."""
+def candidate_depth(query: SearchRequest, where: ResolvedFilter) -> int:
+    # Each retriever contributes enough candidates that fusion and filtering have room.
+    depth = max(50, query.top_k * 3)
+    if where.document_ids is None and (where.tags or where.visibility):
+        depth = VECTORIZE_MAX_TOP_K  # the filter can only be applied in SQL: over-fetch
+    return min(VECTORIZE_MAX_TOP_K, depth)
+
+
+async def hydrate(db: TenantDB, ids: list[str], where: ResolvedFilter) -> dict[str, dict[str, Any]]:
+    """Chunk rows for ids, only as placed in the live version of undeleted documents that pass."""
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), HYDRATE_BATCH):
         part = ids[start : start + HYDRATE_BATCH]
         marks = ", ".join(f"?{i + 2}" for i in range(len(part)))
+        clause, params = where.sql(first_param=len(part) + 2)
         result = await db.execute(
             "SELECT vc.chunk_id AS id, vc.document_id, vc.version, c.text, vc.page, vc.char_start,"
             " vc.char_end, vc.heading_path, d.title FROM version_chunks vc"
             " JOIN documents d ON d.tenant_id = vc.tenant_id AND d.id = vc.document_id"
             " AND d.live_version = vc.version"
             " JOIN chunks c ON c.tenant_id = vc.tenant_id AND c.id = vc.chunk_id"
-            f" WHERE vc.tenant_id = ?1 AND vc.chunk_id IN ({marks}) AND d.deleted_at IS NULL",
-            part,
+            f" WHERE vc.tenant_id = ?1 AND vc.chunk_id IN ({marks}) AND d.deleted_at IS NULL{clause}",
+            [*part, *params],
         )
         rows.update({str(r["id"]): r for r in result.rows})
     return rows
 
 
-async def hybrid_search(b: Bindings, scope: TenantScope, query: SearchRequest) -> SearchResponse:
+async def hybrid_search(
+    b: Bindings, scope: TenantScope, query: SearchRequest, embed_query: Embedder
+) -> SearchResponse:
     db = TenantDB(b.need(b.db, "DB"), scope)
     timings: dict[str, float] = {}
+    clock = time.perf_counter()
 
-    t0 = time.perf_counter()
-    [query_vector] = await embed(b.need(b.ai, "AI"), [query.query])
-    t1 = time.perf_counter()
-    timings["embed_ms"] = (t1 - t0) * 1000
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round((now - clock) * 1000, 3)
+        clock = now
 
-    matches = await b.need(b.vectors, "VECTORIZE").query(
-        query_vector, top_k=min(VECTORIZE_MAX_TOP_K, CANDIDATES), namespace=scope.namespace
-    )
-    dense = [m.id for m in matches]
-    t2 = time.perf_counter()
-    timings["dense_ms"] = (t2 - t1) * 1000
+    where = await resolve(db, query.filters)
+    lap("filters_ms")
+    if where.empty:
+        return SearchResponse(results=[], mode=query.mode, timings_ms=timings)
+    depth = candidate_depth(query, where)
+
+    dense: list[str] = []
+    dense_scores: dict[str, float] = {}
+    if query.mode in ("hybrid", "dense"):
+        vector = await embed_query(query.query)
+        lap("embed_ms")
+        matches = await b.need(b.vectors, "VECTORIZE").query(
+            vector, top_k=depth, namespace=scope.namespace, filter=where.vector_filter()
+        )
+        dense = [m.id for m in matches]
+        dense_scores = {m.id: m.score for m in matches}
+        lap("dense_ms")
 
     keyword: list[str] = []
-    match = fts_query(query.query)
+    keyword_scores: dict[str, float] = {}
+    match = fts_query(query.query) if query.mode in ("hybrid", "keyword") else None
     if match is not None:
-        result = await db.run(keyword_search(db, match, CANDIDATES))
+        result = await db.run(keyword_search(db, match, depth, where))
         keyword = [str(r["chunk_id"]) for r in result.rows]
-    t3 = time.perf_counter()
-    timings["keyword_ms"] = (t3 - t2) * 1000
+        keyword_scores = {str(r["chunk_id"]): float(r["score"]) for r in result.rows}
+        lap("keyword_ms")
 
-    fused = reciprocal_rank_fusion([dense, keyword])
+    if query.fusion == "weighted":
+        fused = weighted_fusion(dense_scores, keyword_scores, query.dense_weight)
+    else:
+        fused = reciprocal_rank_fusion([r for r in (dense, keyword) if r])
+    lap("fuse_ms")
+
+    # Hydrate more than top_k: stale vectors (deleted or superseded) and filtered rows drop here.
+    wanted = max(query.top_k, RERANK_CANDIDATES if query.rerank else 0)
+    candidates = [cid for cid, _ in fused[: wanted * 2]]
+    rows = await hydrate(db, candidates, where)
     dense_rank = {cid: i + 1 for i, cid in enumerate(dense)}
     keyword_rank = {cid: i + 1 for i, cid in enumerate(keyword)}
-    # Hydrate more than top_k: stale vectors (deleted or superseded versions) are dropped here.
-    candidates = [cid for cid, _ in fused[: query.top_k * 3]]
-    rows = await _hydrate(db, candidates)
     hits: list[SearchHit] = []
     for cid, score in fused:
         row = rows.get(cid)
@@ -88,8 +127,19 @@ async def hybrid_search(b: Bindings, scope: TenantScope, query: SearchRequest) -
                 keyword_rank=keyword_rank.get(cid),
             )
         )
-        if len(hits) == query.top_k:
+        if len(hits) == wanted:
             break
-    timings["fuse_hydrate_ms"] = (time.perf_counter() - t3) * 1000
-    timings["total_ms"] = (time.perf_counter() - t0) * 1000
-    return SearchResponse(results=hits, timings_ms={k: round(v, 3) for k, v in timings.items()})
+    lap("hydrate_ms")
+
+    reranker = None
+    if query.rerank and hits:  # even one hit: its score decides abstention
+        scores = await rerank(b.need(b.ai, "AI"), query.query, [h.text for h in hits])
+        for hit, rerank_score in zip(hits, scores, strict=True):
+            hit.rerank_score = round(rerank_score, 6)
+        hits.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
+        reranker = RERANK_MODEL
+        lap("rerank_ms")
+    timings["total_ms"] = round(sum(timings.values()), 3)
+    return SearchResponse(
+        results=hits[: query.top_k], mode=query.mode, reranker=reranker, timings_ms=timings
+    )

@@ -1,0 +1,175 @@
+"""Grounded answers: retrieve, assemble context under a token budget, generate, verify, score.
+
+Abstains ("I don't have this information in the documents.") when retrieval finds nothing
+relevant enough, when the model says so, or when no citation survives verification.
+
+Confidence (0..1, 0 when abstaining) = 0.5 · relevance + 0.2 · margin + 0.3 · coverage, where
+  relevance = the best reranker score among the sources (0..1),
+  margin    = how far that score stands above the mean of the next three (clipped to 0..1),
+  coverage  = the share of the model's citation markers that survived verification.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from kernel.api import AnswerRequest, AnswerResponse, SearchHit, SearchRequest
+from kernel.env import Bindings
+from kernel.errors import UpstreamError
+from kernel.metrics import registry
+from kernel.prompt_format import ABSTAIN_TEXT
+from kernel.services import call
+from kernel.tenancy import TenantDB, TenantScope
+from kernel.wordpiece import count_tokens
+from rag.citations import build_citations, split_claims
+from rag.search import Embedder, hybrid_search
+
+MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
+CONTEXT_TOKEN_BUDGET = 1800
+SELECTION_QUERY_CHARS = 600
+
+
+def abstention(
+    usage: dict[str, int] | None = None, timings: dict[str, float] | None = None
+) -> AnswerResponse:
+    return AnswerResponse(
+        answer=ABSTAIN_TEXT,
+        citations=[],
+        confidence=0.0,
+        follow_ups=[],
+        abstained=True,
+        usage=usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        timings_ms=timings or {},
+    )
+
+
+def within_budget(hits: list[SearchHit], budget: int = CONTEXT_TOKEN_BUDGET) -> list[SearchHit]:
+    chosen: list[SearchHit] = []
+    used = 0
+    for hit in hits:
+        tokens = count_tokens(hit.text)
+        if chosen and used + tokens > budget:
+            break
+        chosen.append(hit)
+        used += tokens
+    return chosen
+
+
+def confidence(hits: list[SearchHit], seen: int, dropped: int) -> float:
+    scores = sorted((h.rerank_score or 0.0 for h in hits), reverse=True)
+    relevance = scores[0] if scores else 0.0
+    rest = scores[1:4]
+    margin = max(0.0, min(1.0, relevance - (sum(rest) / len(rest) if rest else 0.0)))
+    coverage = (seen - dropped) / seen if seen else 0.0
+    return round(0.5 * relevance + 0.2 * margin + 0.3 * coverage, 3)
+
+
+def follow_ups(question: str, hits: list[SearchHit], cited: set[str]) -> list[str]:
+    """Up to three questions pointing at relevant material the answer did not use."""
+    out: list[str] = []
+    for hit in hits:
+        if hit.chunk_id in cited:
+            continue
+        topic = hit.heading_path[-1] if hit.heading_path else hit.title
+        suggestion = (
+            f"What does “{hit.title}” say about {topic}?"
+            if topic != hit.title
+            else f"What else does “{hit.title}” cover?"
+        )
+        if suggestion not in out and topic.lower() not in question.lower():
+            out.append(suggestion)
+        if len(out) == 3:
+            break
+    return out
+
+
+async def stored_chunk_texts(db: TenantDB, hits: list[SearchHit]) -> dict[str, str]:
+    """Chunk texts re-read from D1, as placed in each document's *current* live version."""
+    if not hits:
+        return {}
+    ids = list(dict.fromkeys(h.chunk_id for h in hits))
+    marks = ", ".join(f"?{i + 2}" for i in range(len(ids)))
+    result = await db.execute(
+        "SELECT c.id, c.text FROM version_chunks vc"
+        " JOIN documents d ON d.tenant_id = vc.tenant_id AND d.id = vc.document_id AND d.live_version = vc.version"
+        " JOIN chunks c ON c.tenant_id = vc.tenant_id AND c.id = vc.chunk_id"
+        f" WHERE vc.tenant_id = ?1 AND vc.chunk_id IN ({marks}) AND d.deleted_at IS NULL",
+        ids,
+    )
+    return {str(r["id"]): str(r["text"]) for r in result.rows}
+
+
+async def answer(
+    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+) -> AnswerResponse:
+    started = time.perf_counter()
+    retrieval_query = request.query
+    if request.selected_text:
+        retrieval_query = f"{request.query}\n{request.selected_text[:SELECTION_QUERY_CHARS]}"
+    search = await hybrid_search(
+        b,
+        scope,
+        SearchRequest(
+            query=retrieval_query[:2000],
+            top_k=request.max_sources,
+            filters=request.filters,
+            rerank=True,
+        ),
+        embed_query,
+    )
+    timings = {"retrieval_ms": round((time.perf_counter() - started) * 1000, 3)}
+    hits = within_budget(search.results)
+    if not hits or (hits[0].rerank_score or 0.0) < MIN_RELEVANCE:
+        return abstention(timings=timings)
+
+    payload: dict[str, Any] = {
+        "question": request.query,
+        "sources": [{"n": i, "text": h.text} for i, h in enumerate(hits, start=1)],
+    }
+    if request.selected_text:
+        payload["selected_text"] = request.selected_text
+    upstream = await call(
+        b.service("LLM"),
+        "POST",
+        "/generate",
+        request_id=request_id,
+        tenant_id=scope.tenant_id,
+        payload=payload,
+    )
+    if upstream.status != 200:
+        raise UpstreamError(f"llm Worker answered {upstream.status}")
+    generated = json.loads(upstream.body)
+    usage = {k: int(v) for k, v in generated["usage"].items()}
+    timings["generation_ms"] = round(
+        (time.perf_counter() - started) * 1000 - timings["retrieval_ms"], 3
+    )
+    text = str(generated["text"]).strip()
+    if not text or text.startswith(ABSTAIN_TEXT):
+        return abstention(usage, timings)
+
+    stored = await stored_chunk_texts(TenantDB(b.need(b.db, "DB"), scope), hits)
+    answer_text, citations, seen, dropped = build_citations(split_claims(text), hits, stored)
+    metrics = registry("rag")
+    metrics.inc(
+        "edgerag_citations_total",
+        seen - dropped,
+        help="Citation markers by outcome",
+        result="verified",
+    )
+    metrics.inc(
+        "edgerag_citations_total", dropped, help="Citation markers by outcome", result="dropped"
+    )
+    timings["verify_ms"] = round((time.perf_counter() - started) * 1000 - sum(timings.values()), 3)
+    if not citations:
+        return abstention(usage, timings)
+    return AnswerResponse(
+        answer=answer_text,
+        citations=citations,
+        confidence=confidence(hits, seen, dropped),
+        follow_ups=follow_ups(request.query, hits, {c.chunk_id for c in citations}),
+        abstained=False,
+        usage=usage,
+        timings_ms=timings,
+    )

@@ -1,0 +1,129 @@
+"""From a model's answer with [n] markers to verified citations with exact source offsets.
+
+Each answer sentence carries the markers of the sources it claims to come from. For each marker
+the claim is located in the cited chunk: verbatim if the model quoted, otherwise the chunk's
+sentence with the highest word overlap (when it is high enough). Every located quote is then
+checked against the stored chunk text re-read from D1; anything that does not match exactly is
+dropped (and counted), and a sentence left without a verified citation is dropped with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kernel.api import Citation, SearchHit
+
+MIN_OVERLAP = 0.5  # share of the claim's content words that the quoted sentence must contain
+_MARKER = re.compile(r"\s*\[(\d{1,2})\]")
+_TRAILING_MARKERS = re.compile(r"([.!?][\"')]*)((?:\s*\[\d{1,2}\])+)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]*\s+|\n+")
+_SOURCE_SENTENCE = re.compile(r"\S.*?(?:[.!?][\"')\]]*(?=\s)|\n|$)", re.S)
+_WORD = re.compile(r"\w+")
+_STOP = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "which", "with", "what", "when", "where", "who", "why", "how", "does", "do", "did", "can"]
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # the sentence without its markers
+    sources: tuple[int, ...]  # cited source numbers, in order
+
+
+@dataclass(frozen=True)
+class Located:
+    source: int
+    offset: int  # into the cited chunk's text
+    quote: str
+
+
+def split_claims(answer: str) -> list[Claim]:
+    claims: list[Claim] = []
+    # Markers after a sentence's punctuation belong to it: "Lift exists. [2] Drag…" is read as
+    # "Lift exists [2]. Drag…" so that sentences split on their punctuation.
+    normalised = _TRAILING_MARKERS.sub(lambda m: m.group(2) + m.group(1), answer.strip())
+    for sentence in _SENTENCE_END.split(normalised):
+        sources = tuple(int(m) for m in _MARKER.findall(sentence))
+        text = _MARKER.sub("", sentence).strip()
+        if text:
+            claims.append(Claim(text=text, sources=tuple(dict.fromkeys(sources))))
+    return claims
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def locate(claim: str, source_text: str) -> tuple[int, str] | None:
+    """Where the claim sits in the source: (offset, quote) or None if the source lacks it."""
+    stripped = claim.strip().rstrip(".!?")
+    if stripped and (index := source_text.find(stripped)) >= 0:
+        end = index + len(stripped)
+        while end < len(source_text) and source_text[end] in ".!?":
+            end += 1  # keep the sentence's own punctuation in the quote
+        return index, source_text[index:end]
+    words = _content_words(claim)
+    if not words:
+        return None
+    best: tuple[float, int, str] | None = None
+    for match in _SOURCE_SENTENCE.finditer(source_text):
+        sentence = match.group().rstrip()
+        overlap = len(words & _content_words(sentence)) / len(words)
+        if best is None or overlap > best[0]:
+            best = (overlap, match.start(), sentence)
+    if best is None or best[0] < MIN_OVERLAP:
+        return None
+    return best[1], best[2]
+
+
+def build_citations(
+    claims: list[Claim], hits: list[SearchHit], stored: dict[str, str]
+) -> tuple[str, list[Citation], int, int]:
+    """(answer text, citations, markers seen, markers dropped).
+
+    `stored` maps chunk id → chunk text re-read from D1 for the live version; a quote must match
+    it exactly at its offset to survive.
+    """
+    citations: list[Citation] = []
+    numbers: dict[tuple[str, int], int] = {}
+    sentences: list[str] = []
+    seen = dropped = 0
+    for claim in claims:
+        kept: list[int] = []
+        for source in claim.sources:
+            seen += 1
+            if not 1 <= source <= len(hits):
+                dropped += 1
+                continue
+            hit = hits[source - 1]
+            located = locate(claim.text, hit.text)
+            if located is None:
+                dropped += 1
+                continue
+            offset, quote = located
+            truth = stored.get(hit.chunk_id)
+            if truth is None or truth[offset : offset + len(quote)] != quote:
+                dropped += 1  # the stored source does not say this, or changed meanwhile
+                continue
+            key = (hit.chunk_id, offset)
+            if key not in numbers:
+                numbers[key] = len(citations) + 1
+                citations.append(
+                    Citation(
+                        n=numbers[key],
+                        document_id=hit.document_id,
+                        chunk_id=hit.chunk_id,
+                        title=hit.title,
+                        version=hit.version,
+                        page=hit.page,
+                        char_start=hit.char_start + offset,
+                        char_end=hit.char_start + offset + len(quote),
+                        quote=quote,
+                    )
+                )
+            if numbers[key] not in kept:
+                kept.append(numbers[key])
+        if kept:
+            sentences.append(claim.text + "".join(f" [{n}]" for n in kept))
+    return " ".join(sentences), citations, seen, dropped
