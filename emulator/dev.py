@@ -7,6 +7,7 @@ receives on Cloudflare; everything behind it is the real Worker code on emulated
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 from collections.abc import MutableMapping
@@ -80,10 +81,34 @@ class AsgiGateway:
             body=b"".join(chunks),
         )
         response = await self.mesh.fetch(request)
-        body = await response.bytes()
         headers = [(k.lower().encode(), str(v).encode()) for k, v in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if response.stream is not None:
+            await _stream(response.stream, receive, send)
+            return
+        await send({"type": "http.response.body", "body": await response.bytes()})
+
+
+async def _stream(stream: Any, receive: Any, send: Any) -> None:
+    """Send chunks as they come; if the client disconnects first, close the producer."""
+
+    async def pump() -> None:
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    done, _ = await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    watching.cancel()
+    if pumping not in done:
+        pumping.cancel()
+        await asyncio.gather(pumping, return_exceptions=True)
+    await stream.aclose()
 
 
 async def _plain(send: Any, status: int, body: bytes) -> None:

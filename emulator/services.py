@@ -6,12 +6,22 @@ A call builds a fresh SDK-shaped Request from bytes and headers, runs the target
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from workers import Request
 
 from kernel.ports import ServiceResponse
+
+
+async def _copy(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Bytes cross, the producer's objects don't; closing this closes the producer (a reader
+    that goes away cancels the ReadableStream it was reading)."""
+    try:
+        async for chunk in stream:
+            yield bytes(chunk)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
 
 
 class EmulatedService:
@@ -31,6 +41,13 @@ class EmulatedService:
             body=bytes(body) if body else None,
         )
         response = await self._make_worker().fetch(request)
+        if response.stream is not None:
+            return ServiceResponse(
+                status=int(response.status),
+                headers={str(k).lower(): str(v) for k, v in response.headers.items()},
+                body=b"",
+                stream=_copy(response.stream),
+            )
         return ServiceResponse(
             status=int(response.status),
             headers={str(k).lower(): str(v) for k, v in response.headers.items()},

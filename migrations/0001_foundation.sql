@@ -120,3 +120,28 @@ CREATE TABLE idempotency_keys (
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (tenant_id, key)
 );
+
+-- Chat: sessions belong to the principal (API key or user) that created them.
+CREATE TABLE chat_sessions (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    owner_id    TEXT NOT NULL,
+    title       TEXT,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX chat_sessions_by_owner ON chat_sessions(tenant_id, owner_id, updated_at);
+
+CREATE TABLE chat_messages (
+    tenant_id   TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,           -- order within the session
+    role        TEXT NOT NULL,              -- user | assistant
+    content     TEXT NOT NULL,
+    status      TEXT NOT NULL,              -- complete | streaming | partial | error
+    citations   TEXT NOT NULL DEFAULT '[]', -- JSON, as returned to the client
+    meta        TEXT NOT NULL DEFAULT '{}', -- JSON: confidence, abstained, usage, rewritten query
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (tenant_id, session_id, seq)
+);

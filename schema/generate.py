@@ -130,6 +130,27 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         "Grounded answer with verified citations, confidence, follow-ups; abstains when unsupported",
         "api_key",
     ),
+    ("post", "/v1/chat/sessions", api.CreateSession, 201, None, "Start a chat session", "api_key"),
+    ("get", "/v1/chat/sessions", None, 200, None, "The caller's chat sessions", "api_key"),
+    (
+        "get",
+        "/v1/chat/sessions/{session_id}",
+        None,
+        200,
+        None,
+        "A session with its messages",
+        "api_key",
+    ),
+    ("delete", "/v1/chat/sessions/{session_id}", None, 200, None, "Delete a session", "api_key"),
+    (
+        "post",
+        "/v1/chat/sessions/{session_id}/messages",
+        api.ChatMessageRequest,
+        200,
+        api.AnswerResponse,
+        "Ask in a session; with stream=true the answer is text/event-stream: token, citation, done, error",
+        "api_key",
+    ),
     ("get", "/health", None, 200, None, "Workers, bindings, models and stand-ins", "none"),
     ("get", "/metrics", None, 200, None, "Prometheus metrics", "none"),
 ]
@@ -151,15 +172,11 @@ def build() -> dict[str, Any]:
             op["description"] = (
                 f"Authorization: Bearer <{'operator token' if auth == 'operator' else 'API key'}>"
             )
-        if "{document_id}" in path:
-            op["parameters"] = [
-                {
-                    "name": "document_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            ]
+        op["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in ("document_id", "session_id")
+            if "{" + name + "}" in path
+        ]
         if req is not None:
             ref = {"$ref": f"#/components/schemas/{req.__name__}"}
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}

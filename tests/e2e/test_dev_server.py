@@ -55,6 +55,35 @@ def test_dev_server_serves_health_and_keeps_its_operator_token(tmp_path: Path) -
             timeout=10,
         )
         assert created.status_code == 201, created.text
+
+        # A real client over a real socket: ingest, then a streamed chat answer parsed as SSE.
+        base = f"http://127.0.0.1:{port}"
+        auth = {"authorization": f"Bearer {created.json()['api_key']}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
+            doc = client.post(
+                "/v1/documents",
+                json={"title": "Moon", "text": "The Moon's gravity raises ocean tides."},
+            )
+            assert doc.status_code == 202, doc.text
+            deadline = time.monotonic() + 60
+            while (
+                client.get(f"/v1/documents/{doc.json()['document_id']}/status").json()["status"]
+                != "ready"
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            session = client.post("/v1/chat/sessions", json={}).json()["session_id"]
+            kinds = []
+            with client.stream(
+                "POST",
+                f"/v1/chat/sessions/{session}/messages",
+                json={"content": "What raises tides?", "stream": True},
+            ) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        kinds.append(line.removeprefix("event: "))
+            assert kinds[0] == "token" and "citation" in kinds and kinds[-1] == "done", kinds
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)

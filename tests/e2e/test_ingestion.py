@@ -297,6 +297,9 @@ async def test_soft_delete_restore_and_purge(client: httpx.AsyncClient, mesh: Me
 
     _, rows = await stored_chunks(mesh, document_id)
     chunk_ids = [r["chunk_id"] for r in rows]
+    answered = await client.post("/v1/answer", json={"query": "What do stars fuse?"}, headers=auth)
+    assert "hydrogen" in answered.json()["answer"]
+    assert await mesh.stores["KV"].list("t/") != []  # the answer and search are cached
     assert (await client.delete(f"/v1/documents/{document_id}?purge=true", headers=auth)).json()[
         "purged"
     ]
@@ -306,6 +309,10 @@ async def test_soft_delete_restore_and_purge(client: httpx.AsyncClient, mesh: Me
     for table in ("documents", "document_versions", "chunks", "version_chunks", "chunks_fts"):
         assert (await db.execute(f"SELECT COUNT(*) AS n FROM {table}")).rows[0]["n"] == 0, table
     assert await mesh.stores["R2"].list("t/") == []
+    for key in (await mesh.stores["KV"].list("t/")).keys:
+        assert "hydrogen" not in (await mesh.stores["KV"].get(key) or ""), (
+            f"{key} still quotes the document"
+        )
     assert_error(await client.post(f"/v1/documents/{document_id}/restore", headers=auth), 404)
 
 

@@ -119,7 +119,10 @@ class Gateway:
 
     # --- documents and search --------------------------------------------------------------
     async def _to_ingest(self, request: Request, method: str, path: str) -> Response:
-        """Forward as bytes: the ingest Worker parses (multipart, JSON) and validates."""
+        return await self._to("INGEST", request, method, path)
+
+    async def _to(self, service: str, request: Request, method: str, path: str) -> Response:
+        """Forward as bytes with the caller's identity: the Worker behind parses and validates."""
         principal = await self._principal(request)
         extra = {PRINCIPAL_HEADER: principal.key_id, ROLE_HEADER: principal.role}
         key = request.header("idempotency-key")
@@ -127,7 +130,7 @@ class Gateway:
             extra["idempotency-key"] = key
         query = f"?{urlencode(request.query)}" if request.query else ""
         upstream = await call(
-            self.b.service("INGEST"),
+            self.b.service(service),
             method,
             path + query,
             request_id=request.request_id,
@@ -158,9 +161,21 @@ class Gateway:
         )
 
     async def delete_document(self, request: Request) -> Response:
-        return await self._to_ingest(
+        response = await self._to_ingest(
             request, "DELETE", f"/documents/{request.params['document_id']}"
         )
+        if response.status == 200 and request.query.get("purge") in ("true", "1"):
+            # Cached searches/answers may quote the purged text: remove them, don't just orphan them.
+            principal = await self._principal(request)
+            await call(
+                self.b.service("RAG"),
+                "POST",
+                "/internal/cache/clear",
+                request_id=request.request_id,
+                tenant_id=principal.tenant_id,
+                payload={},
+            )
+        return response
 
     async def restore_document(self, request: Request) -> Response:
         return await self._to_ingest(
@@ -174,6 +189,11 @@ class Gateway:
         return await self._forward(
             "RAG", "POST", "/answer", request, principal, ask.model_dump(exclude_none=True)
         )
+
+    async def chat(self, request: Request) -> Response:
+        """All /v1/chat/... routes: the rag Worker owns sessions; bodies are JSON."""
+        self._limit_body(request, JSON_MAX_BYTES)
+        return await self._to("RAG", request, request.method, request.path.removeprefix("/v1"))
 
     async def get_settings(self, request: Request) -> Response:
         return await self._to_ingest(request, "GET", "/settings")
@@ -211,4 +231,9 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("PATCH", "/v1/settings", gateway.update_settings)
     router.add("POST", "/v1/search", gateway.search)
     router.add("POST", "/v1/answer", gateway.answer)
+    router.add("POST", "/v1/chat/sessions", gateway.chat)
+    router.add("GET", "/v1/chat/sessions", gateway.chat)
+    router.add("GET", "/v1/chat/sessions/{session_id}", gateway.chat)
+    router.add("DELETE", "/v1/chat/sessions/{session_id}", gateway.chat)
+    router.add("POST", "/v1/chat/sessions/{session_id}/messages", gateway.chat)
     return WorkerApp("gateway", router)

@@ -170,3 +170,21 @@ class AnswerResponse(BaseModel):
     usage: dict[str, int]
     cached: bool = False
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class CreateSession(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ChatMessageRequest(Strict):
+    content: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    stream: bool = False
+    filters: SearchFilters | None = None
+    selected_text: str | None = Field(default=None, min_length=1, max_length=8000)
+
+    @field_validator("content")
+    @classmethod
+    def has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content is empty after removing whitespace")
+        return value

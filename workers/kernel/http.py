@@ -7,7 +7,7 @@ its CPython shim locally) to and from these, so handlers never touch the FFI.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -90,6 +90,9 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # A streamed body (server-sent events); when set, `body` is ignored. Closing the iterator
+    # early (client gone) raises GeneratorExit inside the producer so it can record that.
+    stream: AsyncIterator[bytes] | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -10,7 +10,7 @@ Limits are Cloudflare's (see ARCHITECTURE §3); both adapters enforce them and r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -211,6 +211,7 @@ class ServiceResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    stream: AsyncIterator[bytes] | None = None  # set instead of body for text/event-stream
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ which has the same surface. Nothing else in the code base touches them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kernel.app import WorkerApp
@@ -36,10 +37,41 @@ def background(ctx: Any) -> Any:
     return wait_until
 
 
+def runtime_stream(stream: AsyncIterator[bytes], wait_until: Any) -> Any:
+    """A body the platform can stream. On Cloudflare: the readable side of a TransformStream
+    fed by a background pump; a failed write (client gone) closes the producer. On CPython the
+    emulator's SDK shim takes the async iterator as is."""
+    try:
+        import js  # only inside Pyodide
+        from pyodide.ffi import to_js
+    except ImportError:
+        return stream
+
+    pipe = js.TransformStream.new()
+    writer = pipe.writable.getWriter()
+
+    async def pump() -> None:
+        try:
+            async for chunk in stream:
+                await writer.write(to_js(chunk))
+            await writer.close()
+        except Exception:
+            pass  # the reader went away; aclose() below tells the producer
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    if wait_until is not None:
+        wait_until(pump())
+    return pipe.readable
+
+
 async def serve(app: WorkerApp, runtime_request: Any, response_cls: Any, ctx: Any = None) -> Any:
     request = await to_kernel_request(runtime_request)
     request.wait_until = background(ctx)
     response = await app.handle(request)
+    if response.stream is not None:
+        body = runtime_stream(response.stream, request.wait_until)
+        return response_cls(body, status=response.status, headers=response.headers)
     return response_cls(response.body, status=response.status, headers=response.headers)
 
 

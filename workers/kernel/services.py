@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from kernel.errors import UpstreamError
@@ -34,14 +34,27 @@ class CloudflareService:
             kwargs["body"] = body
         try:
             response = await self._binding.fetch(self._origin + path, **kwargs)
+            headers = {str(k).lower(): str(v) for k, v in response.headers.items()}
+            if headers.get("content-type", "").startswith("text/event-stream"):
+                return ServiceResponse(
+                    int(response.status), headers, b"", _read_js_stream(response)
+                )
             data = await response.bytes()
         except Exception as exc:  # JsException etc. cross the FFI as generic errors
             raise UpstreamError(f"service call {method} {path} failed: {exc}") from exc
-        return ServiceResponse(
-            status=int(response.status),
-            headers={str(k).lower(): str(v) for k, v in response.headers.items()},
-            body=data,
-        )
+        return ServiceResponse(status=int(response.status), headers=headers, body=data)
+
+
+async def _read_js_stream(response: Any) -> AsyncIterator[bytes]:
+    reader = response.js_object.body.getReader()
+    try:
+        while True:
+            part = await reader.read()
+            if part.done:
+                return
+            yield bytes(part.value.to_bytes())
+    finally:
+        reader.cancel()  # our reader went away: tell the producing Worker
 
 
 async def call(
@@ -69,6 +82,11 @@ async def call(
 
 def relay(upstream: ServiceResponse) -> Response:
     """Pass a Worker's response through unchanged (errors are already in the one shape)."""
+    if upstream.stream is not None:
+        headers = {
+            k: v for k, v in upstream.headers.items() if k in ("content-type", "cache-control")
+        }
+        return Response(status=upstream.status, headers=headers, stream=upstream.stream)
     keep = {
         k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")
     }

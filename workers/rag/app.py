@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from kernel.api import AnswerRequest, AnswerResponse, SearchRequest, SearchResponse
+from kernel.api import (
+    AnswerRequest,
+    AnswerResponse,
+    ChatMessageRequest,
+    CreateSession,
+    SearchRequest,
+    SearchResponse,
+)
 from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
+from kernel.errors import BadRequest, NotFound
 from kernel.http import Request, Response, json_response
 from kernel.inference import EMBEDDING_MODEL, embed
 from kernel.internal import add_internal_routes
 from kernel.router import Router
+from kernel.services import PRINCIPAL_HEADER
 from kernel.tenancy import TenantDB, scope_from_request
+from rag import chat
 from rag.answer import answer
 from rag.cache import Caches
 from rag.search import Embedder, hybrid_search
@@ -61,11 +72,122 @@ class Rag:
         await caches.put("answer", parts, body)
         return json_response(body)
 
+    async def clear_cache(self, request: Request) -> Response:
+        scope = scope_from_request(request)
+        caches = Caches(self.b.kv, TenantDB(self.b.need(self.b.db, "DB"), scope), "rag")
+        return json_response({"removed": await caches.clear_results()})
+
+    # --- chat --------------------------------------------------------------------------------
+    def _owner(self, request: Request) -> str:
+        owner = request.header(PRINCIPAL_HEADER)
+        if not owner:
+            raise BadRequest("chat needs an authenticated principal")
+        return owner
+
+    async def _session(self, db: TenantDB, request: Request) -> dict[str, Any]:
+        rows = (
+            await db.run(
+                chat.select_session(db, request.params["session_id"], self._owner(request))
+            )
+        ).rows
+        if not rows:
+            raise NotFound(f"chat session {request.params['session_id']} not found")
+        return rows[0]
+
+    async def create_session(self, request: Request) -> Response:
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        body = request.model(CreateSession) if request.body else CreateSession()
+        session_id = chat.new_session_id()
+        await db.run(chat.insert_session(db, session_id, self._owner(request), body.title))
+        return json_response({"session_id": session_id, "title": body.title}, 201)
+
+    async def list_sessions(self, request: Request) -> Response:
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        rows = (await db.run(chat.select_sessions(db, self._owner(request)))).rows
+        return json_response({"sessions": rows})
+
+    async def get_session(self, request: Request) -> Response:
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        session = await self._session(db, request)
+        rows = (await db.run(chat.select_messages(db, session["id"]))).rows
+        return json_response(
+            {**session, "messages": [chat.decode_message(r) for r in reversed(rows)]}
+        )
+
+    async def delete_session(self, request: Request) -> Response:
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        session = await self._session(db, request)
+        await db.batch(chat.delete_session(db, session["id"], self._owner(request)))
+        return json_response({"session_id": session["id"], "deleted": True})
+
+    async def post_message(self, request: Request) -> Response:
+        scope = scope_from_request(request)
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope)
+        session = await self._session(db, request)
+        message = request.model(ChatMessageRequest)
+        history = [
+            chat.decode_message(r)
+            for r in reversed(
+                (await db.run(chat.select_messages(db, session["id"], chat.HISTORY_TURNS))).rows
+            )
+        ]
+        retrieval_query = chat.rewrite_follow_up(message.content, history)
+        await db.run(chat.insert_message(db, session["id"], "user", message.content, "complete"))
+        caches = Caches(self.b.kv, db, "rag")
+        result = await answer(
+            self.b,
+            scope,
+            chat.answer_request(message, retrieval_query),
+            self._embedder(caches),
+            request.request_id,
+        )
+        meta = {"retrieval_query": retrieval_query}
+        if message.stream:
+            return Response(
+                status=200,
+                headers={
+                    "content-type": "text/event-stream; charset=utf-8",
+                    "cache-control": "no-store",
+                },
+                stream=chat.stream_answer(db, session["id"], result, meta),
+            )
+        citations = [c.model_dump() for c in result.citations]
+        await db.batch(
+            [
+                chat.insert_message(
+                    db,
+                    session["id"],
+                    "assistant",
+                    result.answer,
+                    "complete",
+                    json.dumps(citations),
+                    json.dumps(
+                        {
+                            **meta,
+                            "confidence": result.confidence,
+                            "abstained": result.abstained,
+                            "usage": result.usage,
+                        }
+                    ),
+                ),
+                chat.touch_session(db, session["id"]),
+            ]
+        )
+        return json_response(
+            {**result.model_dump(), "session_id": session["id"], "retrieval_query": retrieval_query}
+        )
+
 
 def build_app(raw_env: Any) -> WorkerApp:
     rag = Rag(bindings := resolve("rag", raw_env, {"LLM": "llm"}))
     router = Router()
     router.add("POST", "/search", rag.search)
     router.add("POST", "/answer", rag.answer)
+    router.add("POST", "/internal/cache/clear", rag.clear_cache)
+    router.add("POST", "/chat/sessions", rag.create_session)
+    router.add("GET", "/chat/sessions", rag.list_sessions)
+    router.add("GET", "/chat/sessions/{session_id}", rag.get_session)
+    router.add("DELETE", "/chat/sessions/{session_id}", rag.delete_session)
+    router.add("POST", "/chat/sessions/{session_id}/messages", rag.post_message)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

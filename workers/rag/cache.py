@@ -77,3 +77,21 @@ class Caches:
             )
         except BindingError:
             return
+
+    async def clear_results(self) -> int:
+        """Delete every cached search and answer of the tenant (purge: data must not linger in KV)."""
+        if self._kv is None:
+            return 0
+        removed = 0
+        for kind in ("search", "answer"):
+            prefix = self._db.scope.kv_key("cache", kind, "")
+            cursor = None
+            while True:
+                listing = await self._kv.list(prefix, 1000, cursor)
+                for key in listing.keys:
+                    await self._kv.delete(key)
+                    removed += 1
+                if listing.cursor is None:
+                    break
+                cursor = listing.cursor
+        return removed

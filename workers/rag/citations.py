@@ -21,7 +21,45 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]*\s+|\n+")
 _SOURCE_SENTENCE = re.compile(r"\S.*?(?:[.!?][\"')\]]*(?=\s)|\n|$)", re.S)
 _WORD = re.compile(r"\w+")
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "which", "with", "what", "when", "where", "who", "why", "how", "does", "do", "did", "can"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "with",
+        "what",
+        "when",
+        "where",
+        "who",
+        "why",
+        "how",
+        "does",
+        "do",
+        "did",
+        "can",
+    ]
 )
 
 

@@ -10,7 +10,7 @@ imports `js`/`pyodide`, so it cannot load on CPython. This shim mirrors the real
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from email.message import Message
 from http import HTTPMethod, HTTPStatus
 from typing import Any
@@ -30,8 +30,12 @@ def _headers(pairs: Mapping[str, str] | list[tuple[str, str]] | None) -> Message
 
 class _Body:
     _body: bytes
+    stream: AsyncIterator[bytes] | None = None
 
     async def bytes(self) -> bytes:
+        if self.stream is not None:
+            self._body = b"".join([chunk async for chunk in self.stream])
+            self.stream = None
         return self._body
 
     async def text(self) -> str:
@@ -60,13 +64,19 @@ class Request(_Body):
 
 
 class Response(_Body):
+    """`body` may also be an async iterator of bytes: the shim's stand-in for a ReadableStream."""
+
     def __init__(
         self,
-        body: bytes | str | None = None,
+        body: bytes | str | AsyncIterator[bytes] | None = None,
         status: HTTPStatus | int | None = None,
         status_text: str = "",
         headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
     ) -> None:
+        self.stream: AsyncIterator[bytes] | None = None
+        if body is not None and hasattr(body, "__aiter__"):
+            self.stream = body  # type: ignore[assignment]
+            body = None
         if body is not None and not isinstance(body, str | bytes):
             raise TypeError(f"Unsupported type in Response: {type(body).__name__}")
         self._body = body.encode() if isinstance(body, str) else (body or b"")

@@ -1,0 +1,203 @@
+"""Chat sessions: memory, follow-up rewriting, and answers streamed as server-sent events.
+
+Streaming never shows unverified text: the answer is verified first (rag.answer), then released
+sentence by sentence as `token` events, each sentence followed by `citation` events for the
+sources it cites, then `done` (usage, confidence) — or `error`. The assistant message is stored
+as `streaming` when the stream starts and as `complete` at the end; if the client goes away
+first, what it was sent is stored as `partial`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kernel.api import AnswerRequest, AnswerResponse, ChatMessageRequest
+from kernel.ids import new_id
+from kernel.logs import log
+from kernel.ports import Statement
+from kernel.tenancy import TenantDB
+
+HISTORY_TURNS = 6
+_ANAPHORA = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|one)\b", re.I
+)
+_WORD = re.compile(r"\w+")
+
+
+def rewrite_follow_up(question: str, history: list[dict[str, Any]]) -> str:
+    """Make a follow-up self-contained for retrieval by carrying the previous question's terms.
+
+    A heuristic, deterministic rewrite (documented as such): if the question leans on context
+    (pronouns, or fewer than four words) the last user question is prepended. The original
+    question still goes to the model, with the history.
+    """
+    previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), None)
+    if previous is None:
+        return question
+    if _ANAPHORA.search(question) or len(_WORD.findall(question)) < 4:
+        return f"{previous} {question}"
+    return question
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+# --- SQL -----------------------------------------------------------------------------------
+def insert_session(db: TenantDB, session_id: str, owner_id: str, title: str | None) -> Statement:
+    return db.statement(
+        "INSERT INTO chat_sessions (tenant_id, id, owner_id, title) VALUES (?1, ?2, ?3, ?4)",
+        (session_id, owner_id, title),
+    )
+
+
+def select_sessions(db: TenantDB, owner_id: str) -> Statement:
+    return db.statement(
+        "SELECT id, title, created_at, updated_at FROM chat_sessions WHERE tenant_id = ?1 AND owner_id = ?2"
+        " ORDER BY updated_at DESC LIMIT 200",
+        (owner_id,),
+    )
+
+
+def select_session(db: TenantDB, session_id: str, owner_id: str) -> Statement:
+    return db.statement(
+        "SELECT id, title, created_at, updated_at FROM chat_sessions WHERE tenant_id = ?1 AND id = ?2 AND owner_id = ?3",
+        (session_id, owner_id),
+    )
+
+
+def select_messages(db: TenantDB, session_id: str, limit: int = 500) -> Statement:
+    return db.statement(
+        "SELECT seq, role, content, status, citations, meta, created_at FROM chat_messages"
+        " WHERE tenant_id = ?1 AND session_id = ?2 ORDER BY seq DESC LIMIT ?3",
+        (session_id, limit),
+    )
+
+
+def insert_message(
+    db: TenantDB,
+    session_id: str,
+    role: str,
+    content: str,
+    status: str,
+    citations: str = "[]",
+    meta: str = "{}",
+) -> Statement:
+    return db.statement(
+        "INSERT INTO chat_messages (tenant_id, session_id, seq, role, content, status, citations, meta)"
+        " VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE tenant_id = ?1"
+        " AND session_id = ?2), ?3, ?4, ?5, ?6, ?7)",
+        (session_id, role, content, status, citations, meta),
+    )
+
+
+def update_last_assistant(
+    db: TenantDB, session_id: str, content: str, status: str, citations: str, meta: str
+) -> Statement:
+    return db.statement(
+        "UPDATE chat_messages SET content = ?3, status = ?4, citations = ?5, meta = ?6 WHERE tenant_id = ?1"
+        " AND session_id = ?2 AND seq = (SELECT MAX(seq) FROM chat_messages WHERE tenant_id = ?1"
+        " AND session_id = ?2 AND role = 'assistant')",
+        (session_id, content, status, citations, meta),
+    )
+
+
+def touch_session(db: TenantDB, session_id: str) -> Statement:
+    return db.statement(
+        "UPDATE chat_sessions SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE tenant_id = ?1 AND id = ?2",
+        (session_id,),
+    )
+
+
+def delete_session(db: TenantDB, session_id: str, owner_id: str) -> list[Statement]:
+    return [
+        db.statement(
+            "DELETE FROM chat_messages WHERE tenant_id = ?1 AND session_id = ?2 AND EXISTS (SELECT 1 FROM"
+            " chat_sessions WHERE tenant_id = ?1 AND id = ?2 AND owner_id = ?3)",
+            (session_id, owner_id),
+        ),
+        db.statement(
+            "DELETE FROM chat_sessions WHERE tenant_id = ?1 AND id = ?2 AND owner_id = ?3",
+            (session_id, owner_id),
+        ),
+    ]
+
+
+def decode_message(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "citations": json.loads(row["citations"]), "meta": json.loads(row["meta"])}
+
+
+def new_session_id() -> str:
+    return new_id("s")
+
+
+def answer_request(message: ChatMessageRequest, retrieval_query: str) -> AnswerRequest:
+    return AnswerRequest(
+        query=retrieval_query[:2000], filters=message.filters, selected_text=message.selected_text
+    )
+
+
+async def stream_answer(
+    db: TenantDB, session_id: str, result: AnswerResponse, meta: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """SSE events for a verified answer; the stored message follows what the client received."""
+    sent: list[str] = []
+    cited: list[dict[str, Any]] = []
+    status = "partial"
+    try:
+        await db.run(insert_message(db, session_id, "assistant", "", "streaming"))
+        for sentence in _sentences(result.answer):
+            for token in re.findall(r"\S+\s*", sentence):
+                sent.append(token)  # handed to the transport: counts as sent even if we stop here
+                yield sse("token", {"text": token})
+            for n in sorted({int(k) for k in re.findall(r"\[(\d+)\]", sentence)}):
+                citation = next((c for c in result.citations if c.n == n), None)
+                if citation is not None and citation.model_dump() not in cited:
+                    cited.append(citation.model_dump())
+                    yield sse("citation", citation.model_dump())
+        yield sse(
+            "done",
+            {
+                "usage": result.usage,
+                "confidence": result.confidence,
+                "abstained": result.abstained,
+                "follow_ups": result.follow_ups,
+            },
+        )
+        status = "complete"
+    except Exception as exc:
+        status = "error"
+        log("chat_stream_error", level="error", error=repr(exc)[:300])
+        yield sse(
+            "error", {"code": "internal_error", "message": "the answer could not be completed"}
+        )
+    finally:
+        # Runs on completion, on error, and when the client disconnects (GeneratorExit).
+        await db.batch(
+            [
+                update_last_assistant(
+                    db,
+                    session_id,
+                    "".join(sent).strip(),
+                    status,
+                    json.dumps(cited),
+                    json.dumps(
+                        {
+                            **meta,
+                            "confidence": result.confidence,
+                            "abstained": result.abstained,
+                            "usage": result.usage,
+                        }
+                    ),
+                ),
+                touch_session(db, session_id),
+            ]
+        )
+
+
+def _sentences(answer: str) -> list[str]:
+    parts = re.split(r"(?<=\])\s+(?=\S)|(?<=[.!?])\s+(?=[A-Z\"“])", answer)
+    return [p if i == len(parts) - 1 else p + " " for i, p in enumerate(parts) if p]
