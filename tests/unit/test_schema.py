@@ -33,5 +33,5 @@ def test_openapi_describes_the_error_shape_and_routes() -> None:
     )
     search = doc["components"]["schemas"]["SearchRequest"]
     assert (
-        search["properties"]["top_k"]["maximum"] == 50 and search["additionalProperties"] is False
+        search["properties"]["top_k"]["maximum"] == 100 and search["additionalProperties"] is False
     )
