@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest
+.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest edge
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy workers emulator tests bench edgerag_cli schema scripts
+
+# Tier 3 alone: the real entry.py + workers SDK in Pyodide (Python 3.14) under Node 22 +
+# Miniflare (tests/edge/README.md). Installs its own node_modules and wheels on first use.
+edge: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider -m edge tests/edge
 
 # Regenerate checked-in artefacts (tests fail when they are stale).
 schema: $(STAMP)

@@ -1,0 +1,122 @@
+"""Runs INSIDE Pyodide (edge tier), in a `client` isolate whose only binding is GATEWAY, a
+service binding to the gateway Worker: the public API flow end to end through the real
+`entry.py` of gateway -> ingest/rag (-> llm), on Miniflare D1/KV/R2 and the Vectorize/AI
+stand-ins. It records what it sees; the CPython side (test_edge_mesh.py) asserts on it, so a
+failure shows every step's status and body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+OPERATOR_TOKEN = "edge-operator-token"  # = vars.EDGERAG_OPERATOR_TOKEN in mesh_plan.json
+CANARY = (
+    "The zorblax canary protocol requires every tutor to water the quartz ferns at dawn. "
+    "Quartz ferns wilt if the zorblax schedule is skipped."
+)
+PHYSICS = (
+    "Lift on an aircraft wing arises from the pressure difference between its upper and lower "
+    "surfaces. Bernoulli's principle relates the faster airflow over the curved upper surface "
+    "to lower pressure. Drag opposes the motion of the aircraft through the air."
+)
+QUERIES = ("zorblax quartz ferns", "what must tutors water at dawn", "zorblax")
+POLL_ATTEMPTS = 30
+
+
+async def _call(
+    env: Any,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    keep: int = 4000,
+) -> dict[str, Any]:
+    headers = {"accept": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    kwargs: dict[str, Any] = {"method": method, "headers": headers}
+    if body is not None:
+        headers["content-type"] = "application/json"
+        kwargs["body"] = json.dumps(body)
+    response = await env.GATEWAY.fetch(f"https://gateway.edge{path}", **kwargs)
+    text = await response.text()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    return {
+        "status": int(response.status),
+        "content_type": response.headers.get("content-type"),
+        "json": data,
+        "text": text[:keep],
+    }
+
+
+async def _wait_ready(env: Any, token: str, doc: dict[str, Any], log: list) -> dict[str, Any]:
+    """202 with status != ready: poll GET /v1/documents/{id}/status (404 = route not there yet)."""
+    body = doc.get("json") or {}
+    if body.get("status") == "ready":
+        return {"polled": False, "status": "ready"}
+    for attempt in range(1, POLL_ATTEMPTS + 1):
+        seen = await _call(
+            env, "GET", f"/v1/documents/{body.get('document_id')}/status", token=token
+        )
+        log.append({"poll": attempt, **seen})
+        if seen["status"] == 404:
+            return {"polled": True, "status": body.get("status"), "route": "missing"}
+        state = (seen["json"] or {}).get("status")
+        if state in ("ready", "failed"):
+            return {"polled": True, "status": state, "attempts": attempt}
+    return {"polled": True, "status": "timeout"}
+
+
+async def main(env: Any, ctx: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": {"canary": CANARY, "physics": PHYSICS}}
+    out["health"] = await _call(env, "GET", "/health")
+    out["tenant_a"] = await _call(
+        env, "POST", "/v1/tenants", token=OPERATOR_TOKEN, body={"name": "edge-a"}
+    )
+    out["tenant_b"] = await _call(
+        env, "POST", "/v1/tenants", token=OPERATOR_TOKEN, body={"name": "edge-b"}
+    )
+    out["tenant_no_auth"] = await _call(
+        env, "POST", "/v1/tenants", token="wrong", body={"name": "x"}
+    )
+    key_a = (out["tenant_a"]["json"] or {}).get("api_key")
+    key_b = (out["tenant_b"]["json"] or {}).get("api_key")
+    if not (key_a and key_b):
+        return out
+    polls: list = []
+    out["polls"] = polls
+    out["ingest_a"] = await _call(
+        env, "POST", "/v1/documents", token=key_a, body={"title": "Canary", "text": CANARY}
+    )
+    out["ingest_b"] = await _call(
+        env, "POST", "/v1/documents", token=key_b, body={"title": "Flight", "text": PHYSICS}
+    )
+    out["ready_a"] = await _wait_ready(env, key_a, out["ingest_a"], polls)
+    out["ready_b"] = await _wait_ready(env, key_b, out["ingest_b"], polls)
+    out["search"] = []
+    for query in QUERIES:
+        out["search"].append(
+            {
+                "query": query,
+                "a": await _call(
+                    env, "POST", "/v1/search", token=key_a, body={"query": query, "top_k": 5}
+                ),
+                "b": await _call(
+                    env, "POST", "/v1/search", token=key_b, body={"query": query, "top_k": 5}
+                ),
+            }
+        )
+    # Placeholder for the answer step (see test_answer_with_verified_citation_placeholder).
+    out["answer_a"] = await _call(
+        env, "POST", "/v1/answer", token=key_a, body={"query": QUERIES[1]}
+    )
+    out["answer_b"] = await _call(
+        env, "POST", "/v1/answer", token=key_b, body={"query": QUERIES[1]}
+    )
+    out["metrics"] = await _call(env, "GET", "/metrics", keep=200_000)
+    return out
