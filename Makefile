@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest edge
+.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest bench-search edge
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,8 @@ vocab: $(STAMP)
 # Benchmarks: print numbers and write bench/results/*.json; never part of `make test`.
 bench-ingest: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.ingestion
+bench-search: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.search
 
 # --- node toolchain + deploy checks (section owned by the deploy work) ---
 # Node 22 + wrangler live in ./node_modules, pinned by package-lock.json: wrangler 4 needs

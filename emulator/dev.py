@@ -74,10 +74,18 @@ class AsgiGateway:
         url = f"http://{host}{scope.get('raw_path', scope['path'].encode()).decode('latin-1')}"
         if query:
             url += "?" + query
+        # Like Cloudflare: CF-Connecting-IP is the peer address, whatever the client sent.
+        client = scope.get("client") or ("127.0.0.1", 0)
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.lower() != b"cf-connecting-ip"
+        ]
+        headers.append(("cf-connecting-ip", str(client[0])))
         request = Request(
             url,
             method=scope["method"],
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            headers=headers,
             body=b"".join(chunks),
         )
         response = await self.mesh.fetch(request)
@@ -135,6 +143,8 @@ def main() -> None:
     mesh = build_mesh(data_dir, operator_token=token)
     print(f"edgerag: data in {data_dir}", flush=True)
     print(f"edgerag: operator token ({source}): {token}", flush=True)
+    if not os.environ.get("EDGERAG_JWT_KEYS"):
+        print(f"edgerag: access-token keys in {data_dir / 'jwt_keys.json'}", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
     uvicorn.run(AsgiGateway(mesh), host=args.host, port=args.port, log_level="warning")
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +84,27 @@ class Mesh:
             await asyncio.gather(*list(self.ctx.pending), return_exceptions=True)
 
 
+def jwt_keys(data_dir: Path) -> tuple[str, str]:
+    """(EDGERAG_JWT_KEYS, EDGERAG_JWT_ACTIVE_KID): from the environment, else generated once and
+    kept (mode 0600) in the data directory like the operator token — tokens survive restarts."""
+    from_env = os.environ.get("EDGERAG_JWT_KEYS")
+    if from_env:
+        return from_env, os.environ.get("EDGERAG_JWT_ACTIVE_KID", "")
+    path = data_dir / "jwt_keys.json"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        kid = "k" + secrets.token_hex(4)
+        config = {"keys": {kid: secrets.token_urlsafe(48)}, "active_kid": kid}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(config, handle)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+    config = json.loads(path.read_text())
+    return json.dumps(config["keys"]), str(config["active_kid"])
+
+
 def _worker_factory(mesh: Mesh, name: str) -> Callable[[], Any]:
     return lambda: mesh.worker(name)
 
@@ -122,5 +146,7 @@ def build_mesh(
         env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)
         if worker == "gateway" and operator_token:
             env.EDGERAG_OPERATOR_TOKEN = operator_token
+        if worker == "gateway":  # secrets only the gateway holds
+            env.EDGERAG_JWT_KEYS, env.EDGERAG_JWT_ACTIVE_KID = jwt_keys(data_dir)
         mesh.envs[worker] = env
     return mesh

@@ -77,13 +77,16 @@ CREATE TABLE document_versions (
 CREATE INDEX document_versions_pending ON document_versions(status, lease_until);
 
 -- One row per distinct chunk; unchanged chunks are shared by versions and embedded once.
+-- `seq` (an INTEGER PRIMARY KEY, so stable across VACUUM) places the chunk's FTS row inside its
+-- tenant's rowid range: fts rowid = (tenant key << 36) + seq (see kernel/fts.py).
 CREATE TABLE chunks (
+    seq          INTEGER PRIMARY KEY,
     tenant_id    TEXT NOT NULL,
     id           TEXT NOT NULL,           -- hash(tenant, document, text, occurrence)
     document_id  TEXT NOT NULL,
     text         TEXT NOT NULL,
     token_count  INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, id)
+    UNIQUE (tenant_id, id)
 );
 CREATE INDEX chunks_by_document ON chunks(tenant_id, document_id);
 
@@ -102,7 +105,8 @@ CREATE TABLE version_chunks (
 );
 CREATE INDEX version_chunks_by_chunk ON version_chunks(tenant_id, chunk_id);
 
--- BM25 keyword index over chunks. tenant_id/chunk_id are stored, not tokenised.
+-- BM25 keyword index over chunks. tenant_id/chunk_id are stored, not tokenised. Rowids are
+-- partitioned by tenant so FTS5 reads only the tenant's range of its index.
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     text,
     tenant_id UNINDEXED,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.fts import rowid_range
 from kernel.ports import Statement
 from kernel.tenancy import MissingTenant, TenantDB, TenantScope
 from rag.fusion import reciprocal_rank_fusion
@@ -14,10 +15,12 @@ TENANT = "t_" + "a" * 24
     ("text", "expected"),
     [
         ("wing lift", '"wing" OR "lift"'),
+        ("why do wings lift", '"wings" OR "lift"'),
+        ("the and of", '"the" OR "and" OR "of"'),
         ('"unbalanced', '"unbalanced"'),
         (
             "NEAR(a b) AND title:x OR -y*",
-            '"near" OR "a" OR "b" OR "and" OR "title" OR "x" OR "or" OR "y"',
+            '"near" OR "b" OR "title" OR "x" OR "y"',
         ),
         ("Straße über", '"straße" OR "über"'),
         ("*** ??? ---", None),
@@ -36,8 +39,14 @@ def test_keyword_statement_binds_tenant_first() -> None:
     db = TenantDB(object(), TenantScope(TENANT))  # type: ignore[arg-type]
     stmt = keyword_search(db, '"lift"', 10)
     assert isinstance(stmt, Statement)
-    assert "tenant_id = ?1" in stmt.sql and "MATCH ?2" in stmt.sql
-    assert stmt.params == (TENANT, '"lift"', 10)
+    assert (
+        "tenant_id = ?1" in stmt.sql
+        and "MATCH ?2" in stmt.sql
+        and "rowid BETWEEN ?4 AND ?5" in stmt.sql
+    )
+    low, high = rowid_range(TenantScope(TENANT))
+    assert stmt.params == (TENANT, '"lift"', 10, low, high, 200)
+    assert high - low == (1 << 36) - 1 and low == int("aaaa", 16) << 36 and high < 2**53
 
 
 def test_tenant_db_refuses_unscoped_sql() -> None:

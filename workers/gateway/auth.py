@@ -1,14 +1,27 @@
-"""Who is calling: the operator (above tenants) or a tenant's API key."""
+"""Who is calling: the operator (above tenants), a tenant's API key, or a user's access token.
+
+API keys (`erk_…`) are looked up by SHA-256. Access tokens are HS256 JWTs (gateway/jwt.py); a
+valid signature only proves who the token was issued to — the user row is re-read from D1 on
+every request, so a disabled user or a changed role takes effect at once, and a token whose
+tenant and user do not belong together finds no row. Every refusal is a 401 in the one error
+shape, logged and counted by reason (`edgerag_auth_failures_total`).
+"""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import NoReturn
 
+from gateway import jwt
+from gateway.users import select_user
 from kernel.errors import Unauthorized
 from kernel.http import Request
 from kernel.ids import random_token, sha256_hex
+from kernel.logs import log
+from kernel.metrics import registry
 from kernel.ports import Database
+from kernel.tenancy import MissingTenant, TenantDB, TenantScope
 
 API_KEY_PREFIX = "erk_"
 
@@ -16,15 +29,28 @@ API_KEY_PREFIX = "erk_"
 @dataclass(frozen=True)
 class Principal:
     tenant_id: str
-    key_id: str
-    role: str
+    id: str  # the API key id or the user id: documents' owner_id, chat sessions' owner
+    role: str  # admin | teacher | student
+    kind: str = "api_key"  # api_key | user
+
+    @property
+    def key_id(self) -> str:
+        return self.id
+
+
+def auth_failure(reason: str, message: str, request: Request, code: str | None = None) -> NoReturn:
+    registry("gateway").inc(
+        "edgerag_auth_failures_total", help="Refused credentials, by reason", reason=reason
+    )
+    log("auth_failure", level="warning", request_id=request.request_id, reason=reason)
+    raise Unauthorized(message, code=code)
 
 
 def bearer_token(request: Request) -> str:
     header = request.header("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token: send `Authorization: Bearer <key>`")
+        auth_failure("missing", "missing bearer token: send `Authorization: Bearer <key>`", request)
     return token.strip()
 
 
@@ -34,7 +60,17 @@ def require_operator(request: Request, operator_token: str | None) -> None:
         raise Unauthorized("operator token is not configured on this deployment")
     token = bearer_token(request)
     if not hmac.compare_digest(token.encode(), operator_token.encode()):
-        raise Unauthorized("invalid operator token")
+        auth_failure("operator_token", "invalid operator token", request)
+
+
+def is_operator(request: Request, operator_token: str | None) -> bool:
+    header = request.header("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    return bool(
+        operator_token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), operator_token.encode())
+    )
 
 
 def new_api_key() -> tuple[str, str]:
@@ -43,16 +79,50 @@ def new_api_key() -> tuple[str, str]:
     return key, sha256_hex(key)
 
 
-async def authenticate(request: Request, db: Database) -> Principal:
+async def authenticate(request: Request, db: Database, ring: jwt.KeyRing | None) -> Principal:
     token = bearer_token(request)
-    if not token.startswith(API_KEY_PREFIX) or len(token) > 128:
-        raise Unauthorized("invalid API key")
+    if token.startswith(API_KEY_PREFIX):
+        return await _api_key(request, db, token)
+    if jwt.looks_like_jwt(token):
+        return await _access_token(request, db, ring, token)
+    auth_failure("malformed", "invalid API key or access token", request)
+
+
+async def _api_key(request: Request, db: Database, token: str) -> Principal:
+    if len(token) > 128:
+        auth_failure("api_key", "invalid API key", request)
     # Lookup by hash: equality on a SHA-256 of a 238-bit random key leaks nothing usable by timing.
     result = await db.execute(
         "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
         (sha256_hex(token),),
     )
     if not result.rows:
-        raise Unauthorized("invalid API key")
+        auth_failure("api_key", "invalid API key", request)
     row = result.rows[0]
-    return Principal(tenant_id=str(row["tenant_id"]), key_id=str(row["id"]), role=str(row["role"]))
+    return Principal(tenant_id=str(row["tenant_id"]), id=str(row["id"]), role=str(row["role"]))
+
+
+async def _access_token(
+    request: Request, db: Database, ring: jwt.KeyRing | None, token: str
+) -> Principal:
+    if ring is None:
+        auth_failure(
+            "jwt_unconfigured", "access tokens are not enabled on this deployment", request
+        )
+    try:
+        claims = jwt.verify(ring, token)
+    except jwt.TokenError as exc:
+        if exc.reason == "expired":
+            auth_failure("expired", "access token expired: refresh it", request, "token_expired")
+        auth_failure(exc.reason, "invalid access token", request)
+    try:
+        scope = TenantScope(claims["tid"])
+    except MissingTenant:
+        auth_failure("bad_tenant", "invalid access token", request)
+    tdb = TenantDB(db, scope)
+    rows = (await tdb.run(select_user(tdb, claims["sub"]))).rows
+    if not rows or rows[0]["disabled_at"] is not None:
+        auth_failure("unknown_user", "invalid access token", request)
+    return Principal(
+        tenant_id=scope.tenant_id, id=claims["sub"], role=str(rows[0]["role"]), kind="user"
+    )

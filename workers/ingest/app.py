@@ -210,13 +210,16 @@ class Ingest:
 
     # --- reads ---------------------------------------------------------------------------
     async def list(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        scope = scope_from_request(request)
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope)
         try:
             limit = min(max(int(request.query.get("limit", "100")), 1), 500)
         except ValueError as exc:
             raise BadRequest("limit must be an integer") from exc
         rows = (
-            await db.run(store.select_documents(db, limit + 1, request.query.get("after")))
+            await db.run(
+                store.select_documents(db, limit + 1, request.query.get("after"), scope.viewer)
+            )
         ).rows
         documents = [_decode(r) for r in rows[:limit]]
         cursor = documents[-1]["id"] if len(rows) > limit else None

@@ -259,6 +259,13 @@ async def process(
         return "not_claimed"  # finished, failed, or another invocation holds the lease
     row = await _first(db, store.select_version(db, document_id, version))
     assert row is not None
+    doc = await _first(db, store.select_document(db, document_id, include_deleted=True))
+    # visibility and owner_id: the search filters on them in Vectorize (rag/filters.py).
+    vector_metadata = {
+        "document_id": document_id,
+        "visibility": str(doc["visibility"]) if doc else "private",
+        "owner_id": str(doc["owner_id"] or "") if doc else "",
+    }
     try:
         text: str | None = None
         while True:
@@ -277,7 +284,7 @@ async def process(
                         str(r["chunk_id"]),
                         v,
                         namespace=scope.namespace,
-                        metadata={"document_id": document_id},
+                        metadata=vector_metadata,
                     )
                     for r, v in zip(missing, vectors, strict=True)
                 ]

@@ -8,8 +8,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kernel.fts import rowid_range
 from kernel.ports import D1_MAX_BOUND_PARAMS, SqlValue, Statement
-from kernel.tenancy import TenantDB
+from kernel.tenancy import TenantDB, Viewer
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -110,14 +111,19 @@ def select_document(db: TenantDB, document_id: str, *, include_deleted: bool = F
     )
 
 
-def select_documents(db: TenantDB, limit: int, after: str | None) -> Statement:
+def select_documents(
+    db: TenantDB, limit: int, after: str | None, viewer: Viewer | None = None
+) -> Statement:
+    """A page of documents the viewer may see (kernel.tenancy.Viewer; None = all)."""
+    seen, seen_params = viewer.sql("d", 4) if viewer is not None else ("", [])
     return db.statement(
         "SELECT d.id, d.title, d.visibility, d.tags, d.live_version, d.latest_version, d.created_at,"
         " d.updated_at, v.status, v.kind, v.size_bytes, v.page_count, v.chunk_count, v.content_hash"
         " FROM documents d JOIN document_versions v ON v.tenant_id = d.tenant_id"
         " AND v.document_id = d.id AND v.version = d.latest_version"
-        " WHERE d.tenant_id = ?1 AND d.deleted_at IS NULL AND d.id > ?2 ORDER BY d.id LIMIT ?3",
-        (after or "", limit),
+        f" WHERE d.tenant_id = ?1 AND d.deleted_at IS NULL AND d.id > ?2{seen}"
+        " ORDER BY d.id LIMIT ?3",
+        (after or "", limit, *seen_params),
     )
 
 
@@ -287,17 +293,27 @@ def unembedded_chunks(db: TenantDB, document_id: str, version: int, limit: int) 
 def insert_chunks(
     db: TenantDB, document_id: str, rows: Sequence[tuple[str, str, int]]
 ) -> list[Statement]:
-    """(chunk_id, text, tokens) → chunk rows + their FTS rows."""
+    """(chunk_id, text, tokens) → chunk rows + their FTS rows (in the tenant's rowid range)."""
     statements = multi_row_insert(
         db,
         "INSERT OR IGNORE INTO chunks (tenant_id, id, document_id, text, token_count)",
         [(cid, document_id, text, tokens) for cid, text, tokens in rows],
     )
-    statements += multi_row_insert(
-        db,
-        "INSERT INTO chunks_fts (tenant_id, chunk_id, text)",
-        [(cid, text) for cid, text, _ in rows],
-    )
+    base, _ = rowid_range(db.scope)
+    ids = [cid for cid, _, _ in rows]
+    step = D1_MAX_BOUND_PARAMS - 2
+    for start in range(0, len(ids), step):
+        part = ids[start : start + step]
+        marks = ", ".join(f"?{i + 3}" for i in range(len(part)))
+        statements.append(
+            db.statement(
+                "INSERT INTO chunks_fts (rowid, tenant_id, chunk_id, text)"
+                " SELECT ?2 + c.seq, c.tenant_id, c.id, c.text FROM chunks c"
+                f" WHERE c.tenant_id = ?1 AND c.id IN ({marks})"
+                " AND NOT EXISTS (SELECT 1 FROM chunks_fts f WHERE f.rowid = ?2 + c.seq)",
+                (base, *part),
+            )
+        )
     return statements
 
 
@@ -337,18 +353,23 @@ def delete_placements(db: TenantDB, document_id: str, version: int) -> Statement
 
 
 def delete_chunks(db: TenantDB, chunk_ids: Sequence[str]) -> list[Statement]:
+    """FTS rows first (found by rowid through their chunk's seq), then the chunk rows."""
+    base, _ = rowid_range(db.scope)
     statements: list[Statement] = []
     step = D1_MAX_BOUND_PARAMS - 2
     for start in range(0, len(chunk_ids), step):
         part = list(chunk_ids[start : start + step])
-        marks = ", ".join(f"?{i + 2}" for i in range(len(part)))
+        marks = ", ".join(f"?{i + 3}" for i in range(len(part)))
         statements.append(
             db.statement(
-                f"DELETE FROM chunks_fts WHERE tenant_id = ?1 AND chunk_id IN ({marks})", part
+                "DELETE FROM chunks_fts WHERE rowid IN (SELECT ?2 + seq FROM chunks"
+                f" WHERE tenant_id = ?1 AND id IN ({marks}))",
+                (base, *part),
             )
         )
+        own = ", ".join(f"?{i + 2}" for i in range(len(part)))
         statements.append(
-            db.statement(f"DELETE FROM chunks WHERE tenant_id = ?1 AND id IN ({marks})", part)
+            db.statement(f"DELETE FROM chunks WHERE tenant_id = ?1 AND id IN ({own})", part)
         )
     return statements
 
@@ -365,9 +386,9 @@ def purge_rows(db: TenantDB, document_id: str) -> list[Statement]:
     return [
         bump_corpus_version(db),
         db.statement(
-            "DELETE FROM chunks_fts WHERE tenant_id = ?1 AND chunk_id IN"
-            " (SELECT id FROM chunks WHERE tenant_id = ?1 AND document_id = ?2)",
-            (document_id,),
+            "DELETE FROM chunks_fts WHERE rowid IN"
+            " (SELECT ?3 + seq FROM chunks WHERE tenant_id = ?1 AND document_id = ?2)",
+            (document_id, rowid_range(db.scope)[0]),
         ),
         db.statement(
             "DELETE FROM chunks WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)

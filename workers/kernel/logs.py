@@ -14,7 +14,8 @@ from typing import Any
 
 _SECRET_KEYS = re.compile(r"(authorization|token|secret|password|api[_-]?key|cookie)", re.I)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
-_EDGERAG_KEY = re.compile(r"\b(erk_[A-Za-z0-9]{4})[A-Za-z0-9_]+")
+_EDGERAG_KEY = re.compile(r"\b(er[kt]_[A-Za-z0-9]{4})[A-Za-z0-9_]+")  # API keys, refresh tokens
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
 
 # Tests swap the sink to capture lines; production writes to stdout.
@@ -39,6 +40,7 @@ def mask(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         value = _BEARER.sub(r"\1***", value)
         value = _EDGERAG_KEY.sub(r"\1***", value)
+        value = _JWT.sub("eyJ***", value)
         return _EMAIL.sub(r"***@\1", value)
     if isinstance(value, Mapping):
         return {k: mask(v, str(k)) for k, v in value.items()}

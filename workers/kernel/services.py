@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from kernel.errors import UpstreamError
 from kernel.http import Response
+from kernel.logs import log
 from kernel.ports import Service, ServiceResponse
 
 TENANT_HEADER = "x-edgerag-tenant"
 # Who acts inside the tenant (API key or user id) and their role; set only by the gateway.
 PRINCIPAL_HEADER = "x-edgerag-principal"
 ROLE_HEADER = "x-edgerag-role"
+# A student's teachers (comma-separated user ids), resolved by the gateway from D1 per request:
+# the visibility scope of `students` documents (kernel.tenancy.Viewer).
+TEACHERS_HEADER = "x-edgerag-teachers"
+INTERNAL_HEADER_PREFIX = "x-edgerag-"  # never accepted from the internet (the gateway strips them)
 
 
 class CloudflareService:
@@ -23,6 +29,7 @@ class CloudflareService:
 
     def __init__(self, binding: Any, host: str) -> None:
         self._binding = binding
+        self.name = host
         # The hostname is ignored by service bindings but must parse as a URL.
         self._origin = f"https://{host}.internal"
 
@@ -77,7 +84,24 @@ async def call(
         content_type = "application/json"
     if content_type:
         headers["content-type"] = content_type
-    return await service.fetch(method, path, headers=headers, body=body)
+    started = time.perf_counter()
+    status = 0
+    try:
+        response = await service.fetch(method, path, headers=headers, body=body)
+        status = response.status
+        return response
+    finally:
+        # One line per Worker hop: with the request id, logs trace a request through the mesh.
+        log(
+            "service_call",
+            request_id=request_id,
+            tenant=tenant_id,
+            to=str(getattr(service, "name", "?")),
+            method=method,
+            path=path.split("?", 1)[0],
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
 
 
 def relay(upstream: ServiceResponse) -> Response:

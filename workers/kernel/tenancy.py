@@ -4,14 +4,15 @@ the tenant's namespace, every KV and R2 key starts with the tenant's prefix.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.errors import ApiError
 from kernel.http import Request
 from kernel.ports import Database, QueryResult, SqlValue, Statement
-from kernel.services import TENANT_HEADER
+from kernel.services import PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, TENANT_HEADER
 
 _TENANT_ID = re.compile(r"^t_[0-9a-f]{24}$")
 _BINDS_TENANT = re.compile(r"tenant_id\s*=\s*\?1\b")
@@ -22,9 +23,71 @@ class MissingTenant(ApiError):
     code = "internal_error"
 
 
+UNRESTRICTED_ROLES = frozenset({"admin"})
+VECTOR_IN_MAX = 40  # values per `$in` (Vectorize filters are ≤2 KB of JSON)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads inside the tenant, reduced to what they may see.
+
+    Document visibility: `tenant` — every member; `private` — the owner and admins;
+    `students` — the owner, the owner's students and admins. A viewer sees a document when
+    (visibility = tenant) OR (owner = me) OR (visibility = students AND owner ∈ my teachers).
+    Vectorize has no OR, so each disjunct is its own vector filter (`vector_clauses`) and search
+    merges the queries; SQL gets the same condition as one clause (`sql`).
+    """
+
+    principal_id: str
+    role: str
+    teachers: tuple[str, ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.role in UNRESTRICTED_ROLES
+
+    def vector_clauses(self) -> list[dict[str, object]] | None:
+        """One Vectorize filter per visibility disjunct; None = no restriction (admins)."""
+        if self.unrestricted:
+            return None
+        clauses: list[dict[str, object]] = [{"visibility": {"$eq": "tenant"}}]
+        if self.principal_id:
+            clauses.append({"owner_id": {"$eq": self.principal_id}})
+        teachers = sorted(set(self.teachers))
+        for start in range(0, len(teachers), VECTOR_IN_MAX):
+            part = teachers[start : start + VECTOR_IN_MAX]
+            clauses.append({"visibility": {"$eq": "students"}, "owner_id": {"$in": part}})
+        return clauses
+
+    def sql(self, alias: str, first_param: int) -> tuple[str, list[SqlValue]]:
+        """` AND (...)` over the documents table `alias`, params numbered from first_param."""
+        if self.unrestricted:
+            return "", []
+        parts = [f"{alias}.visibility = 'tenant'"]
+        params: list[SqlValue] = []
+        if self.principal_id:
+            parts.append(f"{alias}.owner_id = ?{first_param}")
+            params.append(self.principal_id)
+        teachers = sorted(set(self.teachers))
+        if teachers:
+            start = first_param + len(params)
+            marks = ", ".join(f"?{start + i}" for i in range(len(teachers)))
+            parts.append(f"({alias}.visibility = 'students' AND {alias}.owner_id IN ({marks}))")
+            params.extend(teachers)
+        return f" AND ({' OR '.join(parts)})", params
+
+    def cache_scope(self) -> str:
+        """What cached results may be shared on: the visibility scope, not the identity."""
+        clauses = self.vector_clauses()
+        return "all" if clauses is None else json.dumps(clauses, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class TenantScope:
     tenant_id: str
+    # None = code acting for the tenant itself (jobs, benchmarks); every request that reaches a
+    # Worker carries a viewer (scope_from_request), restricted when no principal is named.
+    viewer: Viewer | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _TENANT_ID.match(self.tenant_id):
@@ -44,7 +107,13 @@ class TenantScope:
 
 def scope_from_request(request: Request) -> TenantScope:
     """Internal Workers trust this header only because the gateway is their sole caller."""
-    return TenantScope(request.header(TENANT_HEADER) or "")
+    teachers = tuple(t for t in (request.header(TEACHERS_HEADER) or "").split(",") if t)
+    viewer = Viewer(
+        principal_id=request.header(PRINCIPAL_HEADER) or "",
+        role=request.header(ROLE_HEADER) or "",
+        teachers=teachers,
+    )
+    return TenantScope(request.header(TENANT_HEADER) or "", viewer)
 
 
 class TenantDB:

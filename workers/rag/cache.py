@@ -3,8 +3,10 @@
 Keys live under the tenant's prefix (`t/<tenant>/cache/...`) and hash the full request, so no
 entry can be shared across tenants. Result caches also embed the tenant's corpus version, read
 from D1 (strongly consistent): any document change bumps it, so stale entries become
-unreachable at once even though KV itself is only eventually consistent. Hit and miss counts
-are exported in /metrics.
+unreachable at once even though KV itself is only eventually consistent. Search and answer keys
+also embed the caller's visibility scope (`Viewer.cache_scope()`: "all" for admins, the exact
+visibility disjuncts otherwise), so a cached result is only ever served to callers who may see
+every chunk in it. Hit and miss counts are exported in /metrics.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Caches:
         return int(rows[0]["corpus_version"]) if rows else 0
 
     def key(self, kind: str, parts: Any) -> str:
+        viewer = self._db.scope.viewer
+        if kind != "embedding":  # a query's embedding reveals nothing about documents
+            parts = [viewer.cache_scope() if viewer is not None else "all", parts]
         digest = sha256_hex(json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str))[
             :40
         ]

@@ -1,31 +1,172 @@
-"""BM25 over D1 FTS5, with user text reduced to quoted terms so it can never be query syntax."""
+"""BM25 over D1 FTS5, with user text reduced to quoted terms so it can never be query syntax.
+
+Two measured choices keep it fast (bench/search.py, docs/performance.md):
+- FTS5 only walks the tenant's rowid range (kernel/fts.py) instead of reading every matching
+  row to check an unindexed tenant column;
+- without filters, FTS5 ranks first and only its top rows are checked against live versions and
+  deletes (two phases); with filters the join runs before the limit so a selective filter
+  cannot starve the result.
+Very common English words are left out of the OR-query: BM25 gives them almost no weight, but
+they make FTS5 score most of the corpus.
+"""
 
 from __future__ import annotations
 
 import re
 
+from kernel.fts import rowid_range
 from kernel.ports import Statement
 from kernel.tenancy import TenantDB
 from rag.filters import ResolvedFilter
 
 MAX_TERMS = 32
+PHASE_ONE_ROWS = 200
 _TERM = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
+)
 
 
 def fts_query(text: str) -> str | None:
     """`"term1" OR "term2" …` — quotes make every term a literal; operators become plain words.
 
-    Returns None when the text has no searchable terms (e.g. only punctuation).
+    Stopwords are dropped unless nothing else is left. Returns None when the text has no
+    searchable terms (e.g. only punctuation).
     """
     terms: list[str] = []
     for term in _TERM.findall(text.lower()):
         if term not in terms:
             terms.append(term)
-        if len(terms) == MAX_TERMS:
-            break
-    if not terms:
+    content = [t for t in terms if t not in STOPWORDS] or terms
+    if not content:
         return None
-    return " OR ".join(f'"{t}"' for t in terms)
+    return " OR ".join(f'"{t}"' for t in content[:MAX_TERMS])
 
 
 def keyword_search(
@@ -36,12 +177,24 @@ def keyword_search(
     bm25() is lower-is-better; it is negated so every score in the system is higher-is-better.
     """
     where = where or ResolvedFilter()
-    clause, params = where.sql(first_param=4)
-    return db.statement(
-        "SELECT f.chunk_id, -bm25(chunks_fts) AS score FROM chunks_fts f"
+    low, high = rowid_range(db.scope)
+    live = (
         " JOIN version_chunks vc ON vc.tenant_id = ?1 AND vc.chunk_id = f.chunk_id"
         " JOIN documents d ON d.tenant_id = ?1 AND d.id = vc.document_id AND d.live_version = vc.version"
-        f" WHERE chunks_fts MATCH ?2 AND f.tenant_id = ?1 AND d.deleted_at IS NULL{clause}"
-        " ORDER BY bm25(chunks_fts) LIMIT ?3",
-        (match, limit, *params),
+    )
+    filtered = where.document_ids is not None or where.tags or where.visibility
+    if not filtered:
+        return db.statement(
+            "WITH f AS MATERIALIZED (SELECT chunk_id, tenant_id, bm25(chunks_fts) AS rank FROM chunks_fts"
+            " WHERE chunks_fts MATCH ?2 AND rowid BETWEEN ?4 AND ?5 ORDER BY rank LIMIT ?6)"
+            f" SELECT f.chunk_id, -f.rank AS score FROM f{live}"
+            " WHERE f.tenant_id = ?1 AND d.deleted_at IS NULL ORDER BY f.rank LIMIT ?3",
+            (match, limit, low, high, max(PHASE_ONE_ROWS, limit * 2)),
+        )
+    clause, params = where.sql(first_param=6)
+    return db.statement(
+        f"SELECT f.chunk_id, -bm25(chunks_fts) AS score FROM chunks_fts f{live}"
+        " WHERE chunks_fts MATCH ?2 AND f.rowid BETWEEN ?4 AND ?5 AND f.tenant_id = ?1"
+        f" AND d.deleted_at IS NULL{clause} ORDER BY bm25(chunks_fts) LIMIT ?3",
+        (match, limit, low, high, *params),
     )

@@ -1,7 +1,8 @@
 """Hybrid search: dense (Vectorize, namespace = tenant) + BM25 (D1 FTS5), fused, then reranked.
 
 Stages and their timings: embed → dense ‖ keyword → fuse → hydrate → rerank. Every stage runs
-inside the tenant (namespace, `tenant_id = ?1`) and inside the request's filters.
+inside the tenant (namespace, `tenant_id = ?1`), inside the request's filters and inside the
+caller's visibility scope (rag/filters.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,24 @@ def candidate_depth(query: SearchRequest, where: ResolvedFilter) -> int:
     if where.document_ids is None and (where.tags or where.visibility):
         depth = VECTORIZE_MAX_TOP_K  # the filter can only be applied in SQL: over-fetch
     return min(VECTORIZE_MAX_TOP_K, depth)
+
+
+async def dense_search(
+    b: Bindings, scope: TenantScope, vector: list[float], depth: int, where: ResolvedFilter
+) -> dict[str, float]:
+    """Vector matches the caller may see: one query per visibility disjunct, merged by id.
+
+    The union of each disjunct's top `depth` holds the top `depth` of the whole visible set, so
+    the merged ranking equals what a single query with OR would return.
+    """
+    index = b.need(b.vectors, "VECTORIZE")
+    scores: dict[str, float] = {}
+    for vector_filter in where.vector_filters():
+        for m in await index.query(
+            vector, top_k=depth, namespace=scope.namespace, filter=vector_filter
+        ):
+            scores[m.id] = max(m.score, scores.get(m.id, m.score))
+    return scores
 
 
 async def hydrate(db: TenantDB, ids: list[str], where: ResolvedFilter) -> dict[str, dict[str, Any]]:
@@ -67,7 +86,7 @@ async def hybrid_search(
         timings[name] = round((now - clock) * 1000, 3)
         clock = now
 
-    where = await resolve(db, query.filters)
+    where = await resolve(db, query.filters, scope.viewer)
     lap("filters_ms")
     if where.empty:
         return SearchResponse(results=[], mode=query.mode, timings_ms=timings)
@@ -78,11 +97,10 @@ async def hybrid_search(
     if query.mode in ("hybrid", "dense"):
         vector = await embed_query(query.query)
         lap("embed_ms")
-        matches = await b.need(b.vectors, "VECTORIZE").query(
-            vector, top_k=depth, namespace=scope.namespace, filter=where.vector_filter()
-        )
-        dense = [m.id for m in matches]
-        dense_scores = {m.id: m.score for m in matches}
+        dense_scores = await dense_search(b, scope, vector, depth, where)
+        # Stable: with one query (admins) the order is exactly Vectorize's.
+        dense = sorted(dense_scores, key=lambda cid: -dense_scores[cid])[:depth]
+        dense_scores = {cid: dense_scores[cid] for cid in dense}
         lap("dense_ms")
 
     keyword: list[str] = []

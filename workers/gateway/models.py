@@ -1,0 +1,89 @@
+"""Request models of the gateway's own routes (identity, keys, sharing, tenant policy).
+
+Strict like kernel.api: unknown fields are 422, every string has a length bound, and control
+characters are refused in names and emails (they end up in logs and listings).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from kernel.api import Strict
+
+Role = Literal["admin", "teacher", "student"]
+TENANT_ID_PATTERN = r"^t_[0-9a-f]{24}$"
+USER_ID_PATTERN = r"^u_[0-9a-f]{24}$"
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 256
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.match(value) or _CONTROL.search(value):
+        raise ValueError("not an email address")
+    return value
+
+
+class RegisterUser(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+    @field_validator("email")
+    @classmethod
+    def valid_email(cls, value: str) -> str:
+        return _email(value)
+
+    @field_validator("name")
+    @classmethod
+    def printable_name(cls, value: str) -> str:
+        if _CONTROL.search(value) or not value.strip():
+            raise ValueError("name must be printable text")
+        return value.strip()
+
+
+class Login(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+
+    @field_validator("email")
+    @classmethod
+    def valid_email(cls, value: str) -> str:
+        return _email(value)
+
+
+class Refresh(Strict):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class CreateApiKey(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role = "admin"
+
+
+class CreateRelationship(Strict):
+    student_id: str = Field(pattern=USER_ID_PATTERN)
+    teacher_id: str | None = Field(default=None, pattern=USER_ID_PATTERN)  # admins only
+
+
+class TenantPolicy(Strict):
+    """PATCH /v1/tenants/{id}: omitted fields keep their value."""
+
+    cors_origins: list[str] | None = Field(default=None, max_length=20)
+    daily_token_budget: int | None = Field(default=None, ge=0, le=10**12)  # operator only
+
+    @field_validator("cors_origins")
+    @classmethod
+    def exact_origins(cls, origins: list[str] | None) -> list[str] | None:
+        if origins is None:
+            return None
+        from gateway.cors import normalize_origin
+
+        return sorted({normalize_origin(o) for o in origins})
