@@ -346,7 +346,7 @@ def run_size(chunks: int, queries: int, warmup: int, top_k: int, seed: int) -> d
 
 def blas_threads() -> Any:
     try:
-        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_info
 
         return [{"api": i["internal_api"], "threads": i["num_threads"]} for i in threadpool_info()]
     except Exception:  # pragma: no cover - informational only
