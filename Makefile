@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest bench-search edge
+.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest bench-search edge eval
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy workers emulator tests bench edgerag_cli schema scripts
+	$(BIN)/mypy workers emulator tests bench edgerag_cli schema scripts eval
 
 # Tier 3 alone: the real entry.py + workers SDK in Pyodide (Python 3.14) under Node 22 +
 # Miniflare (tests/edge/README.md). Installs its own node_modules and wheels on first use.
@@ -42,6 +42,10 @@ vocab: $(STAMP)
 # Benchmarks: print numbers and write bench/results/*.json; never part of `make test`.
 bench-ingest: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.ingestion
+# Retrieval quality on the repo's Cranfield and CISI copies → eval/results.json (the test
+# suite gates on it: tests/eval).
+eval: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m eval
 bench-search: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.search
 

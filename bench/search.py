@@ -117,7 +117,9 @@ def fill_tenant(
     tenant: Tenant,
 ) -> None:
     """Write one tenant's documents, versions, placements, chunks, FTS rows and vectors."""
+    from kernel.fts import rowid_range
     from kernel.ports import Vector
+    from kernel.tenancy import TenantScope
 
     tid = tenant.tenant_id
     sizes: list[int] = []
@@ -135,7 +137,7 @@ def fill_tenant(
     draws = np.where(rng.random(shape) < TOPIC_SHARE, topical, draws)
     texts = [" ".join(words[row]) for row in draws]
 
-    documents, versions, placements, chunk_rows, fts_rows = [], [], [], [], []
+    documents, versions, placements, chunk_rows = [], [], [], []
     vector_ids: list[str] = []
     vector_docs: list[str] = []
     next_chunk = 0
@@ -155,7 +157,6 @@ def fill_tenant(
             spans.append((offset, offset + len(text)))
             offset += len(text) + 2
             chunk_rows.append((tid, cid, doc, text, WORDS_PER_CHUNK))
-            fts_rows.append((text, tid, cid))
             vector_ids.append(cid)
             vector_docs.append(doc)
         for version in range(1, live + 1):
@@ -187,9 +188,15 @@ def fill_tenant(
         versions,
     )
     conn.executemany("INSERT INTO version_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", placements)
-    conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunk_rows)
     conn.executemany(
-        "INSERT INTO chunks_fts (text, tenant_id, chunk_id) VALUES (?, ?, ?)", fts_rows
+        "INSERT INTO chunks (tenant_id, id, document_id, text, token_count) VALUES (?, ?, ?, ?, ?)",
+        chunk_rows,
+    )
+    # FTS rows in the tenant's rowid range, exactly as ingest writes them (kernel/fts.py).
+    conn.execute(
+        "INSERT INTO chunks_fts (rowid, tenant_id, chunk_id, text)"
+        " SELECT ? + seq, tenant_id, id, text FROM chunks WHERE tenant_id = ?",
+        (rowid_range(TenantScope(tid))[0], tid),
     )
     conn.execute("COMMIT")
 

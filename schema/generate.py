@@ -151,6 +151,16 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         "Ask in a session; with stream=true the answer is text/event-stream: token, citation, done, error",
         "api_key",
     ),
+    (
+        "post",
+        "/v1/eval",
+        None,
+        200,
+        None,
+        "Score retrieval on the tenant's golden set ({questions: [{question, relevant_document_ids,"
+        " grades?}], modes?, per_question?}): nDCG@10, Recall@10/100, MRR@10, P@3 per mode",
+        "api_key",
+    ),
     ("get", "/health", None, 200, None, "Workers, bindings, models and stand-ins", "none"),
     ("get", "/metrics", None, 200, None, "Prometheus metrics", "none"),
 ]

@@ -65,6 +65,7 @@ JSON_MAX_BYTES = 1024 * 1024
 MULTIPART_ALLOWANCE = 64 * 1024  # form framing and fields around the file
 ROUTE_CLASS = {
     ("POST", "/v1/search"): "search",
+    ("POST", "/v1/eval"): "search",  # one golden-set run counts as one request of its class
     ("POST", "/v1/answer"): "answer",
     ("POST", "/v1/chat/sessions/{session_id}/messages"): "answer",
     ("POST", "/v1/documents"): "ingest",
@@ -551,6 +552,14 @@ class Gateway:
             raise Forbidden("only tenant admins can change settings")
         return await self._to("INGEST", request, "PATCH", "/settings")
 
+    async def evaluate(self, request: Request) -> Response:
+        """A tenant's golden set, scored per retriever: admins and teachers (it runs ≤600 searches)."""
+        self._limit_body(request, JSON_MAX_BYTES)
+        principal = await self._principal(request)
+        if principal.role not in ("admin", "teacher"):
+            raise Forbidden("only admins and teachers can run evaluations")
+        return await self._to("RAG", request, "POST", "/eval")
+
     async def search(self, request: Request) -> Response:
         self._limit_body(request, JSON_MAX_BYTES)
         principal = await self._principal(request)
@@ -677,6 +686,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     add("PATCH", "/v1/settings", gateway.update_settings)
     add("POST", "/v1/search", gateway.search)
     add("POST", "/v1/answer", gateway.answer)
+    add("POST", "/v1/eval", gateway.evaluate)
     add("POST", "/v1/chat/sessions", gateway.chat)
     add("GET", "/v1/chat/sessions", gateway.chat)
     add("GET", "/v1/chat/sessions/{session_id}", gateway.chat)

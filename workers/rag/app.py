@@ -25,6 +25,7 @@ from kernel.tenancy import TenantDB, scope_from_request
 from rag import chat
 from rag.answer import answer
 from rag.cache import Caches
+from rag.evaluation import EvalRequest, Mode, evaluate_golden_set
 from rag.search import Embedder, hybrid_search
 
 
@@ -56,6 +57,23 @@ class Rag:
         body = result.model_dump()
         await caches.put("search", parts, body)
         return json_response(body)
+
+    async def evaluate(self, request: Request) -> Response:
+        """`POST /v1/eval`: the tenant's golden set through the same search, scored per mode.
+
+        Query embeddings are cached, so the three modes embed each question once."""
+        scope = scope_from_request(request)
+        golden = request.model(EvalRequest)
+        embed_query = self._embedder(
+            Caches(self.b.kv, TenantDB(self.b.need(self.b.db, "DB"), scope), "rag")
+        )
+
+        async def search(question: str, mode: Mode, depth: int) -> list[str]:
+            query = SearchRequest(query=question[:2000], top_k=depth, mode=mode, rerank=False)
+            result = await hybrid_search(self.b, scope, query, embed_query)
+            return [hit.document_id for hit in result.results]
+
+        return json_response(await evaluate_golden_set(golden, search))
 
     async def answer(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -183,6 +201,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     router = Router()
     router.add("POST", "/search", rag.search)
     router.add("POST", "/answer", rag.answer)
+    router.add("POST", "/eval", rag.evaluate)
     router.add("POST", "/internal/cache/clear", rag.clear_cache)
     router.add("POST", "/chat/sessions", rag.create_session)
     router.add("GET", "/chat/sessions", rag.list_sessions)
