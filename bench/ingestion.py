@@ -6,7 +6,7 @@ local embedding model; nothing here is a test (no assertions on time).
 - pages/s per extractor, on documents generated here (a "page" of a non-paged format is 3,000
   characters of its extracted text);
 - end to end: N chunks ingested over HTTP (ASGI) through gateway → ingest → R2/D1/Vectorize,
-  from the first POST to the last `ready`;
+  from the first POST until the last document's background work is done (all then `ready`);
 - overhead: (end-to-end time − pure embedding time of the very same chunk texts) / embedding time.
 """
 
@@ -131,17 +131,17 @@ async def bench_end_to_end(target_chunks: int, docs: int) -> dict[str, Any]:
                     "/v1/documents", json={"title": f"doc {d}", "text": text}, headers=auth
                 )
                 ids.append(response.json()["document_id"])
-            pending = set(ids)
-            while pending:
-                await asyncio.sleep(0.05)
-                for document_id in list(pending):
-                    status = (
-                        await client.get(f"/v1/documents/{document_id}/status", headers=auth)
-                    ).json()
-                    if status["status"] in ("ready", "failed"):
-                        pending.discard(document_id)
-            elapsed = time.perf_counter() - started
+            # The end is when the mesh's background work (every waitUntil task and follow-up
+            # invocation) has finished; statuses are checked after, so client polling — which
+            # would compete with the model for the GIL and the two cores — is not in the figure.
             await mesh.drain()
+            elapsed = time.perf_counter() - started
+            for document_id in ids:
+                status = (
+                    await client.get(f"/v1/documents/{document_id}/status", headers=auth)
+                ).json()
+                if status["status"] != "ready":
+                    raise SystemExit(f"{document_id} ended {status['status']}: {status['error']}")
             rows = (await mesh.stores["DB"].execute("SELECT text FROM chunks")).rows
         chunk_texts = [r["text"] for r in rows]
         # Pure embedding of exactly the same texts, same batch size, same model.

@@ -287,6 +287,9 @@ class MiniLMEncoder:
         self._pool: ThreadPoolExecutor | None = None
         self._weights: _Weights | None = None
         self._lock = threading.Lock()
+        # One encode at a time: the pool already uses both cores, and concurrent callers (several
+        # documents ingesting at once) would only oversubscribe them.
+        self._encode_lock = threading.Lock()
 
     # --- tokens --------------------------------------------------------------------------
     def wordpiece_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -350,11 +353,12 @@ class MiniLMEncoder:
                 pooled /= np.asarray(lengths, dtype=np.float32)[:, None]
             out[batch] = pooled
 
-        if self._pool is not None and len(batches) > 1:
-            list(self._pool.map(run, batches))
-        else:
-            for batch in batches:
-                run(batch)
+        with self._encode_lock:
+            if self._pool is not None and len(batches) > 1:
+                list(self._pool.map(run, batches))
+            else:
+                for batch in batches:
+                    run(batch)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
         return out
 

@@ -48,3 +48,9 @@ STABLE_CHARS = st.characters(exclude_categories=["Cs"]).filter(
 @given(st.text(STABLE_CHARS, max_size=200))
 def test_matches_the_reference_tokenizer_on_any_text(text: str) -> None:
     assert count_tokens(text) == reference(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=300))
+def test_ascii_fast_path_matches_the_reference(text: str) -> None:
+    assert count_tokens(text) == reference(text)

@@ -8,6 +8,7 @@ measured in the tokens the model actually sees. A test compares it with `tokeniz
 from __future__ import annotations
 
 import base64
+import re
 import unicodedata
 import zlib
 from functools import lru_cache
@@ -106,6 +107,17 @@ def _word_tokens(word: str) -> int:
     return count
 
 
+# ASCII fast path (most school text): every printable non-alphanumeric ASCII character is BERT
+# punctuation, control characters are dropped, and there are no accents or CJK to handle.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_WORDS = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def _ascii_words(text: str) -> list[str]:
+    return _ASCII_WORDS.findall(_ASCII_CONTROL.sub("", text).lower())
+
+
 def count_tokens(text: str) -> int:
     """Tokens the model sees for `text`, excluding [CLS]/[SEP]."""
-    return sum(_word_tokens(word) for word in _words(_normalize(text)))
+    words = _ascii_words(text) if text.isascii() else _words(_normalize(text))
+    return sum(_word_tokens(word) for word in words)
