@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from kernel.api import Citation, SearchHit
+from rag.keyword import STOPWORDS
 
 MIN_OVERLAP = 0.5  # share of the claim's content words that the quoted sentence must contain
 _MARKER = re.compile(r"\s*\[(\d{1,2})\]")
@@ -20,47 +21,6 @@ _TRAILING_MARKERS = re.compile(r"([.!?][\"')]*)((?:\s*\[\d{1,2}\])+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]*\s+|\n+")
 _SOURCE_SENTENCE = re.compile(r"\S.*?(?:[.!?][\"')\]]*(?=\s)|\n|$)", re.S)
 _WORD = re.compile(r"\w+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "were",
-        "which",
-        "with",
-        "what",
-        "when",
-        "where",
-        "who",
-        "why",
-        "how",
-        "does",
-        "do",
-        "did",
-        "can",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -90,7 +50,7 @@ def split_claims(answer: str) -> list[Claim]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def locate(claim: str, source_text: str) -> tuple[int, str] | None:
