@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from gateway import models as gateway_models
 from kernel import api
 
 OUT = Path(__file__).with_name("openapi.json")
@@ -45,6 +46,83 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         api.TenantCreated,
         "Create a tenant and its first admin API key",
         "operator",
+    ),
+    (
+        "patch",
+        "/v1/tenants/{tenant_id}",
+        gateway_models.TenantPolicy,
+        200,
+        None,
+        "CORS origins (tenant admin or operator) and daily LLM token budget (operator)",
+        "api_key",
+    ),
+    (
+        "post",
+        "/v1/auth/register",
+        gateway_models.RegisterUser,
+        201,
+        None,
+        "Register a user (tenant admins)",
+        "api_key",
+    ),
+    (
+        "post",
+        "/v1/auth/login",
+        gateway_models.Login,
+        200,
+        None,
+        "→ {access_token, refresh_token, token_type, expires_in}; rate limited per IP and email",
+        "none",
+    ),
+    (
+        "post",
+        "/v1/auth/refresh",
+        gateway_models.Refresh,
+        200,
+        None,
+        "Rotate a refresh token; reusing a spent one revokes its whole family",
+        "none",
+    ),
+    ("get", "/v1/auth/me", None, 200, None, "The caller: id, tenant_id, role, kind", "api_key"),
+    ("get", "/v1/users", None, 200, None, "Users (admins: all; teachers: students)", "api_key"),
+    ("get", "/v1/api-keys", None, 200, None, "API keys (admins; never the key itself)", "api_key"),
+    (
+        "post",
+        "/v1/api-keys",
+        gateway_models.CreateApiKey,
+        201,
+        None,
+        "New API key, shown once (admins)",
+        "api_key",
+    ),
+    ("delete", "/v1/api-keys/{key_id}", None, 200, None, "Revoke an API key (admins)", "api_key"),
+    ("get", "/v1/relationships", None, 200, None, "Teacher–student relationships", "api_key"),
+    (
+        "post",
+        "/v1/relationships",
+        gateway_models.CreateRelationship,
+        201,
+        None,
+        "A teacher adds a student ({student_id}); admins also name the teacher",
+        "api_key",
+    ),
+    (
+        "delete",
+        "/v1/relationships/{relationship_id}",
+        None,
+        200,
+        None,
+        "Remove a relationship",
+        "api_key",
+    ),
+    (
+        "get",
+        "/v1/rate-limit/status",
+        None,
+        200,
+        None,
+        "The caller's rate-limit windows and token budget",
+        "api_key",
     ),
     (
         "post",
@@ -184,7 +262,7 @@ def build() -> dict[str, Any]:
             )
         op["parameters"] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("document_id", "session_id")
+            for name in ("document_id", "session_id", "tenant_id", "key_id", "relationship_id")
             if "{" + name + "}" in path
         ]
         if req is not None:
