@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import time
 import zlib
 
 import pytest
@@ -511,7 +510,7 @@ _VALID = [
 
 
 def _outcome(data: bytes) -> None:
-    started = time.perf_counter()
+    """A clean outcome: `Extracted` with sane page spans, or `ExtractionFailed` — nothing else."""
     try:
         result = extract_pdf(data)
     except ExtractionFailed:
@@ -520,7 +519,6 @@ def _outcome(data: bytes) -> None:
         assert isinstance(result, Extracted)
         for page in result.pages:
             assert 0 <= page.char_start <= page.char_end <= len(result.text)
-    assert time.perf_counter() - started < 5
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -552,16 +550,16 @@ def test_fuzz_splices(valid: bytes, at: int, junk: bytes) -> None:
     _outcome(valid[:i] + junk + valid[i + len(junk) :])
 
 
-def test_fifty_pages_speed() -> None:
+def test_fifty_kerned_pages() -> None:
+    # Speed is measured by `make bench-ingest`, never asserted in a test.
     lines = "\n".join(
         f"Line {i}: the quick brown fox jumps over the lazy dog, again." for i in range(45)
     )
-    pdf = make_pdf([lines] * 50, kerning=True)
-    started = time.perf_counter()
-    result = extract_pdf(pdf)
-    elapsed = time.perf_counter() - started
+    result = extract_pdf(make_pdf([lines] * 50, kerning=True))
     assert len(result.pages) == 50
-    assert elapsed < 5, f"{50 / elapsed:.0f} pages/s"
+    for page in result.pages:
+        text = result.text[page.char_start : page.char_end]
+        assert text.startswith("Line 0: the quick brown fox") and "Line 44:" in text
 
 
 def test_builtin_encoding_of_an_embedded_type1_font() -> None:

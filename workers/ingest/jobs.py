@@ -27,7 +27,7 @@ from ingest.extract import Extracted, extract
 from ingest.uploads import Upload
 from kernel.env import Bindings
 from kernel.errors import ApiError, Conflict, NotFound, ValidationFailed
-from kernel.ids import sha256_hex
+from kernel.ids import chunk_id, sha256_hex
 from kernel.inference import embed
 from kernel.logs import log
 from kernel.ports import AI_MAX_EMBED_BATCH, BindingError, Statement, Vector
@@ -47,11 +47,6 @@ class ChunkSettings:
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
 
 
-def chunk_id(scope: TenantScope, document_id: str, text: str, occurrence: int) -> str:
-    """Content-derived, stable across versions, salted by tenant (Vectorize ids are index-global)."""
-    return "c_" + sha256_hex(f"{scope.tenant_id}\x1f{document_id}\x1f{occurrence}\x1f{text}")[:40]
-
-
 def plan_placements(
     scope: TenantScope, document_id: str, extracted: Extracted, settings: ChunkSettings
 ) -> tuple[list[store.ChunkPlacement], dict[str, int]]:
@@ -62,7 +57,7 @@ def plan_placements(
     for chunk in chunks:
         occurrence = seen.get(chunk.text, 0)
         seen[chunk.text] = occurrence + 1
-        cid = chunk_id(scope, document_id, chunk.text, occurrence)
+        cid = chunk_id(scope.tenant_id, document_id, chunk.text, occurrence)
         tokens[cid] = chunk.tokens
         placements.append(
             store.ChunkPlacement(

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 2000
 MAX_TITLE_CHARS = 512
+
+
+def _has_words(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty after removing whitespace")
+    return value
+
+
+# User text that must say something: length-bounded and not just whitespace.
+QueryText = Annotated[
+    str, Field(min_length=1, max_length=MAX_QUERY_CHARS), AfterValidator(_has_words)
+]
 
 
 class Strict(BaseModel):
@@ -95,20 +107,13 @@ class SearchFilters(Strict):
 
 
 class SearchRequest(Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: QueryText
     top_k: int = Field(default=10, ge=1, le=100)
     filters: SearchFilters | None = None
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     fusion: Literal["rrf", "weighted"] = "rrf"
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # weighted fusion only
     rerank: bool = True
-
-    @field_validator("query")
-    @classmethod
-    def has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query is empty after removing whitespace")
-        return value
 
 
 class SearchHit(BaseModel):
@@ -136,17 +141,10 @@ class SearchResponse(BaseModel):
 
 
 class AnswerRequest(Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: QueryText
     filters: SearchFilters | None = None
     selected_text: str | None = Field(default=None, min_length=1, max_length=8000)
     max_sources: int = Field(default=6, ge=1, le=10)
-
-    @field_validator("query")
-    @classmethod
-    def has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query is empty after removing whitespace")
-        return value
 
 
 class Citation(BaseModel):
@@ -177,14 +175,7 @@ class CreateSession(Strict):
 
 
 class ChatMessageRequest(Strict):
-    content: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    content: QueryText
     stream: bool = False
     filters: SearchFilters | None = None
     selected_text: str | None = Field(default=None, min_length=1, max_length=8000)
-
-    @field_validator("content")
-    @classmethod
-    def has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content is empty after removing whitespace")
-        return value

@@ -26,6 +26,7 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def chunk_id(tenant_id: str, document_id: str, position: int, text: str) -> str:
-    """Content-derived and tenant-salted: Vectorize ids are global to the index (≤64 bytes)."""
-    return "c_" + sha256_hex(f"{tenant_id}\x1f{document_id}\x1f{position}\x1f{text}")[:40]
+def chunk_id(tenant_id: str, document_id: str, text: str, occurrence: int) -> str:
+    """Content-derived, stable across versions (the n-th identical text in a document keeps
+    its id), tenant-salted because Vectorize ids are global to the index (≤64 bytes)."""
+    return "c_" + sha256_hex(f"{tenant_id}\x1f{document_id}\x1f{occurrence}\x1f{text}")[:40]
