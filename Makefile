@@ -7,19 +7,31 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema vocab bench-ingest bench-search edge eval
+.PHONY: dev test lint typecheck deploy-check clean schema examples vocab bench-ingest bench-search bench-rerank edge eval
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements/test.txt
+	$(BIN)/pip install -q --no-deps -r requirements/nodeps.txt
 	touch $(STAMP)
 
+# `make dev PORT=9000 HOST=0.0.0.0`; unset, the server's defaults hold (EDGERAG_PORT /
+# EDGERAG_HOST, else 127.0.0.1:8787).
 dev: $(STAMP)
-	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
-test: $(STAMP) lint typecheck node-deps pyodide-wheels
+test: $(STAMP) lint typecheck node-deps pyodide-wheels readme-tools
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The README's examples use curl and jq, and tests/e2e/test_readme.py runs them: install both
+# when missing (as root, with apt-get), else say what to install.
+.PHONY: readme-tools
+readme-tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y -q curl jq || { apt-get update -q && apt-get install -y -q curl jq; }; \
+		else echo "the README's examples need curl and jq: install them (e.g. apt-get install curl jq, brew install jq)" >&2; exit 1; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,6 +48,8 @@ edge: $(STAMP)
 # Regenerate checked-in artefacts (tests fail when they are stale).
 schema: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python schema/generate.py
+examples: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python scripts/build_examples.py
 vocab: $(STAMP)
 	$(BIN)/python scripts/build_wordpiece_vocab.py
 
@@ -48,6 +62,13 @@ eval: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m eval
 bench-search: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.search
+bench-rerank: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.rerank
+# Our PDF parser vs pypdf on 600+ real PDFs from Debian doc packages, pdftotext as reference
+# (bench/pdf_compare.py prints the apt-get line it needs) → bench/results/pdf_compare.json.
+.PHONY: bench-pdf
+bench-pdf: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.pdf_compare
 
 # --- node toolchain + deploy checks (section owned by the deploy work) ---
 # Node 22 + wrangler live in ./node_modules, pinned by package-lock.json: wrangler 4 needs

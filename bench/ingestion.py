@@ -144,10 +144,11 @@ async def bench_end_to_end(target_chunks: int, docs: int) -> dict[str, Any]:
                     raise SystemExit(f"{document_id} ended {status['status']}: {status['error']}")
             rows = (await mesh.stores["DB"].execute("SELECT text FROM chunks")).rows
         chunk_texts = [r["text"] for r in rows]
-        # Pure embedding of exactly the same texts, same batch size, same model.
+        # Pure embedding of exactly the same texts, same batch size, same model — on the encoder
+        # itself: the binding would answer from the vectors it remembered during ingestion.
         embed_started = time.perf_counter()
         for start in range(0, len(chunk_texts), 100):
-            await ai.run("@cf/baai/bge-small-en-v1.5", {"text": chunk_texts[start : start + 100]})
+            await asyncio.to_thread(ai.encoder.encode, chunk_texts[start : start + 100])
         embed_seconds = time.perf_counter() - embed_started
     return {
         "documents": docs,

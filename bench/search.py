@@ -10,7 +10,8 @@ Corpus (built in a temp dir, straight into the emulator's stores in big batches)
 - tenant A holds N distinct chunks, tenant B a quarter of that (so every query has to filter
   tenants: FTS5 rows and Vectorize namespaces of both live side by side);
 - documents of 5–60 chunks; ~15% have a superseded version 1 whose placements are still in
-  `version_chunks`, ~3% are soft-deleted (their chunks stay indexed, hydration drops them);
+  `version_chunks`, ~3% are soft-deleted (their chunks stay indexed; `--deleted-share` raises
+  it to measure keyword search when deleted rows crowd the FTS ranking);
 - chunk texts are 150 words drawn from a Zipf law (s = 1.05) over the ~20k whole words of the
   BERT uncased vocabulary, in its (roughly frequency) order, so FTS5 posting lists have a
   realistic shape: a few words in nearly every chunk, a long tail in very few; each document
@@ -115,6 +116,7 @@ def fill_tenant(
     weights: np.ndarray,
     topics: np.ndarray,
     tenant: Tenant,
+    deleted_share: float = 0.03,
 ) -> None:
     """Write one tenant's documents, versions, placements, chunks, FTS rows and vectors."""
     from kernel.fts import rowid_range
@@ -144,7 +146,7 @@ def fill_tenant(
     for d, size in enumerate(sizes):
         doc = "d_" + hashlib.sha256(f"{tid}/{d}".encode()).hexdigest()[:24]
         live = 2 if rng.random() < 0.15 else 1
-        deleted = "2025-01-01T00:00:00.000Z" if rng.random() < 0.03 else None
+        deleted = "2025-01-01T00:00:00.000Z" if rng.random() < deleted_share else None
         documents.append((tid, doc, f"Document {d}", live, live, deleted))
         ids = []
         offset = 0
@@ -293,7 +295,9 @@ def summarize(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_size(chunks: int, queries: int, warmup: int, top_k: int, seed: int) -> dict[str, Any]:
+def run_size(
+    chunks: int, queries: int, warmup: int, top_k: int, seed: int, deleted_share: float = 0.03
+) -> dict[str, Any]:
     from emulator.d1 import EmulatedD1
     from emulator.vectorize import EmulatedVectorize
     from kernel.env import Bindings
@@ -312,7 +316,9 @@ def run_size(chunks: int, queries: int, warmup: int, top_k: int, seed: int) -> d
         conn = db._conn  # bulk load: one transaction of executemany, past D1's per-call limits
         topics = {t.tenant_id: make_topics(rng, len(words), TOPICS) for t in (a, b)}
         for tenant in (a, b):
-            fill_tenant(conn, vectors, rng, words, weights, topics[tenant.tenant_id], tenant)
+            fill_tenant(
+                conn, vectors, rng, words, weights, topics[tenant.tenant_id], tenant, deleted_share
+            )
         setup_seconds = time.perf_counter() - started
 
         scope = TenantScope(a.tenant_id)
@@ -335,6 +341,7 @@ def run_size(chunks: int, queries: int, warmup: int, top_k: int, seed: int) -> d
         vectors.close()
     return {
         "chunks": chunks,
+        "deleted_share": deleted_share,
         "tenants": [
             {"chunks": t.chunks, "documents": t.documents, "placements": t.placements}
             for t in (a, b)
@@ -367,6 +374,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--deleted-share", type=float, default=0.03, help="of documents")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     import sqlite3
@@ -375,7 +383,7 @@ def main() -> None:
     print("corpus vectors are random unit vectors (the model is not run over the corpus)\n")
     runs = []
     for size in args.sizes:
-        run = run_size(size, args.queries, args.warmup, args.top_k, args.seed)
+        run = run_size(size, args.queries, args.warmup, args.top_k, args.seed, args.deleted_share)
         runs.append(run)
         tenants = run["tenants"]
         print(

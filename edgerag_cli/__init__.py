@@ -1,19 +1,30 @@
 """edgerag command line (CPython only): bulk-load a folder into a tenant through the HTTP API.
 
     python -m edgerag_cli load ./docs --url http://127.0.0.1:8787 --api-key $KEY \\
-        [--pattern '*.pdf' ...] [--concurrency 4] [--visibility tenant]
+        [--pattern '*.pdf' ...] [--concurrency 4] [--visibility tenant] [--source NAME] [--strict]
 
-Each supported file (.pdf .docx .html .htm .md .markdown .txt; hidden files and folders are
-skipped) is uploaded as multipart/form-data to `POST /v1/documents` with
-`Idempotency-Key: sha256(file bytes)`, so running the command again is safe: the server
-answers a replay instead of creating a second document. Then `GET /v1/documents/{id}/status`
-is polled until the document is `ready` or `failed`. Progress goes to stderr, the summary
-to stdout; the exit status is 1 if any file failed, 2 for usage errors.
+The folder is mirrored into documents, one per file: each supported file (.pdf .docx .html
+.htm .md .markdown .txt) becomes a document carrying `metadata: {"source": NAME,
+"source_path": "sub/file.pdf"}` (NAME: `--source`, default the folder's name). A run first
+lists the tenant's documents (`GET /v1/auth/me`, `GET /v1/documents`) and keeps those the
+caller owns with this source and visibility; then, per file:
 
-A file counts as *unchanged* when the server marks the upload as an idempotent replay: HTTP
-200 instead of 202, an `Idempotent-Replayed: true` header, or `"replayed"`/`"unchanged"`/
-`"duplicate": true` in the body. A 409 `idempotency_key_reused` (the same bytes were first
-uploaded under another file name, title or visibility) also counts as unchanged, with a note.
+- no such document            -> `POST /v1/documents` (multipart)            -> *loaded*
+- same SHA-256 as its latest version -> nothing is sent                       -> *unchanged*
+- other content, or the latest version failed -> `PUT /v1/documents/{id}`: a new version
+                                                                               -> *updated*
+
+So re-runs are idempotent from any machine (the server is the only state), a changed file
+becomes a new version of the same document, and a run with another `--visibility` (or by
+another caller) creates its own documents instead of claiming someone else's. The loader never
+deletes: a removed or renamed file leaves its document in place. Uploads carry an
+`Idempotency-Key` unique to the run and file, so retried requests never create a second copy.
+Then `GET /v1/documents/{id}/status` is polled until the document is `ready` or `failed`.
+
+Hidden files and folders and Office lock files (`~$…`) are ignored; other files of an
+unsupported type are listed as `skipped (unsupported)`. Progress goes to stderr, the summary
+to stdout; the exit status is 1 if any file failed (or, with `--strict`, was skipped), 2 for
+usage errors.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -34,7 +46,7 @@ from typing import Any, Literal, Protocol, TextIO
 
 import httpx
 
-__all__ = ["CONTENT_TYPES", "Loader", "Outcome", "discover", "main"]
+__all__ = ["CONTENT_TYPES", "Loader", "Outcome", "discover", "main", "scan"]
 
 CONTENT_TYPES = {
     ".pdf": "application/pdf",
@@ -52,7 +64,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5  # per HTTP call, for transient failures
 MAX_RETRY_AFTER_S = 60.0
 
-State = Literal["loaded", "unchanged", "failed"]
+State = Literal["loaded", "updated", "unchanged", "failed"]
+STATES: tuple[State, ...] = ("loaded", "updated", "unchanged", "failed")
+LIST_PAGE = 500
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -61,18 +75,20 @@ def _skipped_name(name: str) -> bool:
     return name.startswith(".") or name.startswith("~$")  # hidden, Office lock files
 
 
-def discover(folder: Path, patterns: Sequence[str] = ()) -> list[Path]:
-    """Supported files under `folder`, recursively, sorted; hidden files/folders skipped.
+def scan(folder: Path, patterns: Sequence[str] = ()) -> tuple[list[Path], list[Path]]:
+    """(supported files, unsupported files) under `folder`, recursively, each sorted.
 
-    `patterns` (shell globs, case-insensitive) must match the file name or its path relative
-    to `folder`; with no patterns every supported file is taken.
+    Hidden files/folders and Office lock files are neither: they are not documents. `patterns`
+    (shell globs, case-insensitive) must match the file name or its path relative to
+    `folder`; with no patterns every file is taken.
     """
     wanted = [p.lower() for p in patterns]
     found: list[Path] = []
+    unsupported: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not _skipped_name(d))
         for name in files:
-            if _skipped_name(name) or Path(name).suffix.lower() not in CONTENT_TYPES:
+            if _skipped_name(name):
                 continue
             path = Path(root, name)
             if not path.is_file():
@@ -82,8 +98,18 @@ def discover(folder: Path, patterns: Sequence[str] = ()) -> list[Path]:
                 fnmatch.fnmatchcase(name.lower(), p) or fnmatch.fnmatchcase(rel, p) for p in wanted
             ):
                 continue
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+            supported = Path(name).suffix.lower() in CONTENT_TYPES
+            (found if supported else unsupported).append(path)
+
+    def order(paths: list[Path]) -> list[Path]:
+        return sorted(paths, key=lambda p: p.relative_to(folder).as_posix())
+
+    return order(found), order(unsupported)
+
+
+def discover(folder: Path, patterns: Sequence[str] = ()) -> list[Path]:
+    """Supported files under `folder` (see `scan`)."""
+    return scan(folder, patterns)[0]
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -128,25 +154,22 @@ def _error_reason(response: httpx.Response) -> str:
     return reason
 
 
-def _error_code(response: httpx.Response) -> str | None:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return None
-    return str(error.get("code")) if isinstance(error, dict) else None
-
-
 def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
 
-def _is_replay(response: httpx.Response, body: dict[str, Any]) -> bool:
-    return (
-        response.status_code == 200
-        or _truthy(response.headers.get("idempotent-replayed"))
-        or _truthy(response.headers.get("idempotency-replayed"))
-        or any(_truthy(body.get(k)) for k in ("replayed", "unchanged", "duplicate"))
-    )
+@dataclass(frozen=True)
+class Known:
+    """A document this run may reuse: the caller's own, same source, path and visibility."""
+
+    document_id: str
+    content_hash: str | None
+    status: str | None
+    version: int | None
+
+
+class Fatal(Exception):
+    """The run cannot start (bad key, server unreachable, listing refused)."""
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -158,7 +181,8 @@ class Loader:
         client: httpx.AsyncClient,
         *,
         api_key: str,
-        visibility: str | None = None,
+        source: str,
+        visibility: str = "tenant",
         poll_interval: float = 1.0,
         wait_timeout: float = 600.0,
         sleep: Sleep = asyncio.sleep,
@@ -167,13 +191,62 @@ class Loader:
     ) -> None:
         self._client = client
         self._headers = {"authorization": f"Bearer {api_key}", "user-agent": USER_AGENT}
+        self._source = source
         self._visibility = visibility
         self._poll_interval = poll_interval
         self._wait_timeout = wait_timeout
         self._sleep = sleep
         self._clock = clock
-        self._reporter = reporter
+        self.reporter = reporter
+        self._run_id = secrets.token_hex(8)  # idempotency keys are per run: see _key
+        self._known: dict[str, Known] = {}
         self._abort: str | None = None  # set on 401: no point trying the other files
+
+    async def prepare(self) -> None:
+        """Find the documents earlier runs made: the caller's own, with this source and
+        visibility, by `metadata.source_path` (the server is the only state kept)."""
+        try:
+            me = await self._call("GET", "/v1/auth/me")
+            if me.status_code != 200:
+                raise Fatal(f"cannot identify the caller: {_error_reason(me)}")
+            caller = _json_object(me).get("id")
+            after: str | None = None
+            while True:
+                params = {"limit": str(LIST_PAGE), **({"after": after} if after else {})}
+                page = await self._call("GET", "/v1/documents", params=params)
+                if page.status_code != 200:
+                    raise Fatal(f"cannot list the documents: {_error_reason(page)}")
+                body = _json_object(page)
+                for doc in body.get("documents") or []:
+                    self._remember(doc, caller)
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    return
+                if cursor == after:  # a server that ignored the cursor: never loop forever
+                    raise Fatal("cannot list the documents: the server repeated a page")
+                after = str(cursor)
+        except _Failure as exc:
+            raise Fatal(str(exc)) from exc
+
+    def _remember(self, doc: Any, caller: Any) -> None:
+        if not isinstance(doc, dict) or doc.get("owner_id") != caller:
+            return
+        metadata = doc.get("metadata")
+        if not isinstance(metadata, dict) or metadata.get("source") != self._source:
+            return
+        path = metadata.get("source_path")
+        if not isinstance(path, str) or doc.get("visibility") != self._visibility:
+            return
+        version = doc.get("latest_version")
+        self._known.setdefault(
+            path,
+            Known(
+                str(doc.get("id")),
+                doc.get("content_hash"),
+                doc.get("status"),
+                version if isinstance(version, int) else None,
+            ),
+        )
 
     async def run(self, folder: Path, paths: Sequence[Path], concurrency: int) -> list[Outcome]:
         semaphore = asyncio.Semaphore(max(1, concurrency))
@@ -186,8 +259,8 @@ class Loader:
 
     async def load(self, folder: Path, path: Path) -> Outcome:
         rel = path.relative_to(folder).as_posix()
-        if self._reporter:
-            self._reporter.started(rel)
+        if self.reporter:
+            self.reporter.started(rel)
         try:
             if self._abort:
                 raise _Failure(f"not attempted: {self._abort}")
@@ -196,50 +269,70 @@ class Loader:
             outcome = Outcome(rel, "failed", reason=str(exc))
         except OSError as exc:
             outcome = Outcome(rel, "failed", reason=f"cannot read file: {exc.strerror or exc}")
-        if self._reporter:
-            self._reporter.finished(outcome)
+        if self.reporter:
+            self.reporter.finished(outcome)
         return outcome
+
+    def _key(self, method: str, rel: str, digest: str) -> str:
+        """Unique to this run and file: retries replay, while a later run decides from the
+        listing (a key reused across runs would replay a document deleted since)."""
+        scope = "\0".join((method, self._source, rel, self._visibility, digest))
+        return f"edgerag-cli-{self._run_id}-{hashlib.sha256(scope.encode()).hexdigest()[:40]}"
 
     async def _load(self, rel: str, path: Path) -> Outcome:
         data = await asyncio.to_thread(path.read_bytes)
-        content_type = CONTENT_TYPES[path.suffix.lower()]
-        form = {"title": path.stem}
-        if self._visibility:
-            form["visibility"] = self._visibility
+        digest = hashlib.sha256(data).hexdigest()
+        file = {"file": (path.name, data, CONTENT_TYPES[path.suffix.lower()])}
+        known = self._known.get(rel)
+        if known is not None and known.content_hash == digest and known.status != "failed":
+            status, version, error = known.status, known.version, None
+            if status not in FINAL_STATES:  # still processing (e.g. an interrupted run)
+                status, version, error = await self._wait(rel, known.document_id, version)
+            if status == "failed":
+                raise _Failure(f"processing failed: {error or 'no reason given'}")
+            return Outcome(rel, "unchanged", known.document_id, version)
+        if known is not None:
+            response = await self._call(
+                "PUT",
+                f"/v1/documents/{known.document_id}",
+                headers={"idempotency-key": self._key("PUT", rel, digest)},
+                files=file,
+                data={"title": path.stem},
+            )
+            if response.status_code != 404:  # 404: deleted since the listing; upload anew
+                body = self._accepted(response)
+                state: State = "unchanged" if _truthy(body.get("unchanged")) else "updated"
+                return await self._finish(rel, body, state)
+        metadata = {"source": self._source, "source_path": rel}
         response = await self._call(
             "POST",
             "/v1/documents",
-            headers={"idempotency-key": hashlib.sha256(data).hexdigest()},
-            files={"file": (path.name, data, content_type)},
-            data=form,
+            headers={"idempotency-key": self._key("POST", rel, digest)},
+            files=file,
+            data={
+                "title": path.stem,
+                "visibility": self._visibility,
+                "metadata": json.dumps(metadata),
+            },
         )
-        if response.status_code == 409 and _error_code(response) == "idempotency_key_reused":
-            # Same bytes, but a different file name, title or visibility than the first upload
-            # with this key: the content is in the tenant already, under that first upload.
-            return Outcome(
-                rel,
-                "unchanged",
-                reason="the same content was already uploaded under another name or with other "
-                "options; not uploaded again",
-            )
+        return await self._finish(rel, self._accepted(response), "loaded")
+
+    def _accepted(self, response: httpx.Response) -> dict[str, Any]:
         if response.status_code not in (200, 201, 202):
             raise _Failure(_error_reason(response))
         body = _json_object(response)
-        document_id = body.get("document_id")
-        if not document_id:
+        if not body.get("document_id"):
             raise _Failure(f"HTTP {response.status_code} without a document_id")
-        replay = _is_replay(response, body)
+        return body
+
+    async def _finish(self, rel: str, body: dict[str, Any], state: State) -> Outcome:
+        document_id = str(body["document_id"])
         status, version, error = body.get("status"), body.get("version"), body.get("error")
         if status not in FINAL_STATES:
-            status, version, error = await self._wait(rel, str(document_id), version)
+            status, version, error = await self._wait(rel, document_id, version)
         if status == "failed":
             raise _Failure(f"processing failed: {error or 'no reason given'}")
-        return Outcome(
-            rel,
-            "unchanged" if replay else "loaded",
-            document_id=str(document_id),
-            version=version if isinstance(version, int) else None,
-        )
+        return Outcome(rel, state, document_id, version if isinstance(version, int) else None)
 
     async def _wait(self, rel: str, document_id: str, version: Any) -> tuple[str, Any, Any]:
         deadline = self._clock() + self._wait_timeout
@@ -252,10 +345,10 @@ class Loader:
             last = str(body.get("status") or last)
             version = body.get("version", version)
             progress = body.get("progress")
-            if self._reporter and isinstance(progress, dict):
+            if self.reporter and isinstance(progress, dict):
                 done, total = progress.get("done"), progress.get("total")
                 if isinstance(done, int) and isinstance(total, int):
-                    self._reporter.progress(rel, done, total)
+                    self.reporter.progress(rel, done, total)
             if last in FINAL_STATES:
                 return last, version, body.get("error")
             if self._clock() >= deadline:
@@ -358,7 +451,7 @@ class RichReporter:
         )
         self._overall = self.progress_bar.add_task("loading", total=total)
         self._active: dict[str, Any] = {}
-        self._counts = {"loaded": 0, "unchanged": 0, "failed": 0}
+        self._counts = dict.fromkeys(STATES, 0)
 
     def started(self, path: str) -> None:
         self._active[path] = self.progress_bar.add_task(f"  {path}", total=None)
@@ -387,8 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
         "load",
         help="upload every supported file in a folder and wait until it is searchable",
         description=f"Upload every supported file ({' '.join(sorted(CONTENT_TYPES))}) in "
-        "FOLDER, recursively, and wait until each is ready. Safe to re-run: uploads carry "
-        "Idempotency-Key = sha256 of the file.",
+        "FOLDER, recursively, as one document per file, and wait until each is ready. Safe to "
+        "re-run: unchanged files are not sent again, a changed file becomes a new version of its "
+        "document, files of other types are listed as skipped.",
     )
     load.add_argument("folder", type=Path)
     load.add_argument(
@@ -409,7 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="only files whose name or relative path matches (repeatable; e.g. '*.pdf')",
     )
     load.add_argument("--concurrency", type=int, default=4, help="parallel uploads (1-32)")
-    load.add_argument("--visibility", help="visibility of the new documents, e.g. tenant")
+    load.add_argument(
+        "--visibility",
+        default="tenant",
+        choices=("tenant", "private", "students"),
+        help="visibility of the documents (default %(default)s); part of what identifies them: "
+        "a run with another visibility loads its own documents",
+    )
+    load.add_argument(
+        "--source",
+        help="name of this collection, stored as metadata.source with each document's "
+        "source_path (default: the folder's name); re-runs match documents by both",
+    )
+    load.add_argument(
+        "--strict", action="store_true", help="exit 1 if any file had an unsupported type"
+    )
     load.add_argument(
         "--poll-interval", type=float, default=1.0, help="seconds between status checks"
     )
@@ -425,17 +533,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(outcomes: Sequence[Outcome], stream: TextIO, as_json: bool) -> None:
-    counts = {s: sum(o.state == s for o in outcomes) for s in ("loaded", "unchanged", "failed")}
+def _summary(
+    outcomes: Sequence[Outcome], skipped: Sequence[str], stream: TextIO, as_json: bool
+) -> None:
+    counts: dict[str, int] = {s: sum(o.state == s for o in outcomes) for s in STATES}
     if as_json:
-        payload = {**counts, "files": [asdict(o) for o in outcomes]}
+        payload: dict[str, Any] = {**counts, "skipped": list(skipped)}
+        payload["files"] = [asdict(o) for o in outcomes]
         print(json.dumps(payload, indent=2), file=stream)
         return
     print(
-        f"loaded {counts['loaded']}, unchanged {counts['unchanged']}, "
-        f"failed {counts['failed']} (of {len(outcomes)} files)",
+        ", ".join(f"{state} {n}" for state, n in counts.items()) + f" (of {len(outcomes)} files)",
         file=stream,
     )
+    if skipped:
+        print(f"skipped (unsupported): {len(skipped)}", file=stream)
+        for path in skipped:
+            print(f"  {path}", file=stream)
     notes = [o for o in outcomes if o.state != "failed" and o.reason]
     if notes:
         print("notes:", file=stream)
@@ -473,30 +587,38 @@ async def run_load(
     sleep: Sleep = asyncio.sleep,
 ) -> int:
     folder: Path = args.folder
-    paths = discover(folder, args.pattern)
+    paths, unsupported = scan(folder, args.pattern)
+    skipped = [p.relative_to(folder).as_posix() for p in unsupported]
+    skip_code = 1 if skipped and args.strict else 0
     if not paths:
         print(f"nothing to load: no supported files in {folder}", file=stderr)
-        _summary([], stdout, args.json)
-        return 0
+        _summary([], skipped, stdout, args.json)
+        return skip_code
     async with httpx.AsyncClient(
         base_url=args.url.rstrip("/"),
         transport=transport,
         timeout=httpx.Timeout(args.timeout),
         trust_env=transport is None,
     ) as client:
+        loader = Loader(
+            client,
+            api_key=args.api_key,
+            source=args.source,
+            visibility=args.visibility,
+            poll_interval=args.poll_interval,
+            wait_timeout=args.wait_timeout,
+            sleep=sleep,
+        )
+        try:
+            await loader.prepare()
+        except Fatal as exc:
+            print(f"error: {exc}", file=stderr)
+            return 1
         with _reporter(args, len(paths), stderr) as reporter:
-            loader = Loader(
-                client,
-                api_key=args.api_key,
-                visibility=args.visibility,
-                poll_interval=args.poll_interval,
-                wait_timeout=args.wait_timeout,
-                sleep=sleep,
-                reporter=reporter,
-            )
+            loader.reporter = reporter
             outcomes = await loader.run(folder, paths, args.concurrency)
-    _summary(outcomes, stdout, args.json)
-    return 1 if any(o.state == "failed" for o in outcomes) else 0
+    _summary(outcomes, skipped, stdout, args.json)
+    return 1 if any(o.state == "failed" for o in outcomes) else skip_code
 
 
 def main(
@@ -528,6 +650,7 @@ def main(
     if not args.url.startswith(("http://", "https://")):
         print(f"error: --url must be an http(s) URL, got {args.url!r}", file=err)
         return 2
+    args.source = args.source or args.folder.resolve().name or "root"
     try:
         return asyncio.run(run_load(args, transport=transport, stdout=out, stderr=err, sleep=sleep))
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import secrets
 from collections.abc import MutableMapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from workers import Request
 
+from emulator.cron import run_schedule
 from emulator.mesh import Mesh, build_mesh
 
 MAX_HTTP_BODY = 64 * 1024 * 1024  # the gateway enforces the real (smaller) limits
@@ -37,18 +39,52 @@ def operator_token(data_dir: Path) -> tuple[str, str]:
     return token, str(path)
 
 
+def hold_data_dir(data_dir: Path) -> int:
+    """An exclusive lock on the data directory for this process's lifetime (the kernel drops
+    it when the process dies, even by SIGKILL). It is what lets the dev server treat every
+    lease it finds at start as orphaned: no other live process can be holding one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(f"edgerag: another dev server is using {data_dir}") from None
+    return fd
+
+
 class AsgiGateway:
-    def __init__(self, mesh: Mesh) -> None:
+    """`crons=True` (the dev server): lifespan startup resumes the previous run's interrupted
+    jobs and starts the cron schedule of every Worker's wrangler.toml; shutdown stops it."""
+
+    def __init__(self, mesh: Mesh, *, crons: bool = False) -> None:
         self.mesh = mesh
+        self.crons = crons
+        self._schedule: asyncio.Task[None] | None = None
+
+    async def _startup(self) -> None:
+        if not self.crons:
+            return
+        released = await self.mesh.recover_interrupted_jobs()
+        if released:
+            print(f"edgerag: resuming {released} ingestion job(s) the last run left", flush=True)
+        self._schedule = asyncio.create_task(run_schedule(self.mesh.triggers, self.mesh.scheduled))
+
+    async def _shutdown(self) -> None:
+        if self._schedule is not None:
+            self._schedule.cancel()
+            await asyncio.gather(self._schedule, return_exceptions=True)
+        await self.mesh.drain()
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    await self._startup()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    await self.mesh.drain()
+                    await self._shutdown()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -135,10 +171,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Run the edgerag mesh locally")
     parser.add_argument("--data-dir", default=os.environ.get("EDGERAG_DATA_DIR", "./.edgerag"))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--host", default=os.environ.get("EDGERAG_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("EDGERAG_PORT", "8787")))
     args = parser.parse_args()
     data_dir = Path(args.data_dir).resolve()
+    _lock = hold_data_dir(data_dir)  # held until the process exits
     token, source = operator_token(data_dir)
     mesh = build_mesh(data_dir, operator_token=token)
     print(f"edgerag: data in {data_dir}", flush=True)
@@ -146,7 +183,9 @@ def main() -> None:
     if not os.environ.get("EDGERAG_JWT_KEYS"):
         print(f"edgerag: access-token keys in {data_dir / 'jwt_keys.json'}", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
-    uvicorn.run(AsgiGateway(mesh), host=args.host, port=args.port, log_level="warning")
+    crons = ", ".join(f"{w} {c.expression!r}" for w, cs in mesh.triggers.items() for c in cs)
+    print(f"edgerag: cron triggers (fired at start, then on schedule, UTC): {crons}", flush=True)
+    uvicorn.run(AsgiGateway(mesh, crons=True), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

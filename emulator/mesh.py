@@ -11,12 +11,14 @@ import importlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from emulator.cron import Cron, ScheduledController, load_triggers
 from emulator.d1 import EmulatedD1
 from emulator.kv import EmulatedKV
 from emulator.outbound import EmulatedOutbound
@@ -28,6 +30,13 @@ from kernel.env import EMBEDDING_DIMENSIONS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 WORKERS = ("gateway", "rag", "ingest", "llm")
+# Where each Worker's triggers are declared: the gateway at the top, the others beside their code.
+WRANGLER_CONFIGS: dict[str, Path] = {
+    w: REPO_ROOT / "wrangler.toml"
+    if w == "gateway"
+    else REPO_ROOT / "workers" / w / "wrangler.toml"
+    for w in WORKERS
+}
 
 # Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
 BINDINGS: dict[str, tuple[str, ...]] = {
@@ -56,6 +65,7 @@ class Mesh:
     envs: dict[str, SimpleNamespace] = field(default_factory=dict)
     ctx: ExecutionContext = field(default_factory=ExecutionContext)
     stores: dict[str, Any] = field(default_factory=dict)
+    triggers: dict[str, list[Cron]] = field(default_factory=dict)
 
     def worker(self, name: str) -> Any:
         entry = importlib.import_module(f"{name}.entry")
@@ -65,19 +75,29 @@ class Mesh:
         """What the public internet reaches: the gateway."""
         return await self.worker("gateway").fetch(request)
 
-    async def sweep(self) -> Any:
-        """What the ingest Worker's cron trigger does: resume jobs whose lease expired."""
-        from workers import Request
+    async def scheduled(
+        self, worker: str, cron: str | None = None, scheduled_time: float | None = None
+    ) -> None:
+        """A cron event, as the runtime delivers it: `scheduled(controller, env, ctx)` on a fresh
+        instance. Without `cron`: each trigger the Worker's wrangler.toml declares, once."""
+        expressions = [cron] if cron else [c.expression for c in self.triggers.get(worker, [])]
+        if not expressions:
+            raise ValueError(f"{worker} declares no cron triggers in its wrangler.toml")
+        when = time.time() if scheduled_time is None else scheduled_time
+        for expression in expressions:
+            controller = ScheduledController(expression, when * 1000)
+            await self.worker(worker).scheduled(controller, self.envs[worker], self.ctx)
 
-        from kernel.ids import new_request_id
+    async def sweep(self) -> None:
+        """The ingest Worker's cron, fired now: it resumes jobs whose lease expired."""
+        await self.scheduled("ingest")
 
-        request = Request(
-            "https://ingest.internal/internal/ingest/sweep",
-            method="POST",
-            headers={"x-request-id": new_request_id(), "content-type": "application/json"},
-            body=b"{}",
-        )
-        return await self.worker("ingest").fetch(request)
+    async def recover_interrupted_jobs(self) -> int:
+        """At dev-server start, with the data directory held exclusively: every ingestion lease
+        in D1 belonged to a process that is gone, so release them for the first sweep."""
+        from ingest.jobs import release_orphaned_leases
+
+        return await release_orphaned_leases(self.stores["DB"])
 
     async def drain(self) -> None:
         while self.ctx.pending:
@@ -122,10 +142,14 @@ def build_mesh(
     if ai is None:
         from emulator.ai import EmulatedAI
 
-        ai = EmulatedAI()
+        # Computed vectors persist beside the other stores: a restarted server reranks at once.
+        ai = EmulatedAI(embedding_cache=data_dir / "ai" / "embeddings.sqlite")
     db = EmulatedD1(data_dir / "d1" / "edgerag.sqlite", migrations_dir=MIGRATIONS_DIR)
     db.apply_migrations()
     mesh = Mesh(data_dir=data_dir)
+    for worker, config in WRANGLER_CONFIGS.items():
+        if crons := load_triggers(config):
+            mesh.triggers[worker] = crons
     mesh.stores = {
         "DB": db,
         "KV": EmulatedKV(data_dir / "kv" / "edgerag.sqlite"),

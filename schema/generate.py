@@ -84,7 +84,27 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         "none",
     ),
     ("get", "/v1/auth/me", None, 200, None, "The caller: id, tenant_id, role, kind", "api_key"),
+    (
+        "post",
+        "/v1/auth/logout",
+        None,
+        200,
+        None,
+        "End the caller's session: its refresh tokens and access tokens stop working at once"
+        " (users; API keys are revoked instead)",
+        "api_key",
+    ),
     ("get", "/v1/users", None, 200, None, "Users (admins: all; teachers: students)", "api_key"),
+    (
+        "patch",
+        "/v1/users/{user_id}",
+        gateway_models.UpdateUser,
+        200,
+        None,
+        "Change a user's role or disable/enable them (admins, not on themselves); effective on"
+        " the user's next request, and disabling ends every session",
+        "api_key",
+    ),
     ("get", "/v1/api-keys", None, 200, None, "API keys (admins; never the key itself)", "api_key"),
     (
         "post",
@@ -134,7 +154,7 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         " (file, title, visibility, tags, metadata); optional Idempotency-Key header",
         "api_key",
     ),
-    ("get", "/v1/documents", None, 200, None, "List documents (?limit, ?after cursor)", "api_key"),
+    ("get", "/v1/documents", None, 200, None, "List documents (?limit, ?cursor pages)", "api_key"),
     (
         "get",
         "/v1/documents/{document_id}",
@@ -150,7 +170,8 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         api.JsonDocument,
         202,
         api.DocumentAccepted,
-        "New version (200 with unchanged=true when the content is identical)",
+        "New version: JSON text or url, or multipart/form-data (file, title); the document keeps"
+        " its visibility, tags and metadata. 200 with unchanged=true when the content is identical",
         "api_key",
     ),
     (
@@ -240,8 +261,73 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
         "api_key",
     ),
     ("get", "/health", None, 200, None, "Workers, bindings, models and stand-ins", "none"),
-    ("get", "/metrics", None, 200, None, "Prometheus metrics", "none"),
+    (
+        "get",
+        "/metrics",
+        None,
+        200,
+        None,
+        "Prometheus metrics: the operator token sees everything; EDGERAG_METRICS_TOKEN the same"
+        " without per-tenant series",
+        "operator",
+    ),
 ]
+
+
+# List routes with keyset pages (kernel/paging.py); the other lists take no query parameters.
+PAGINATED = {("get", "/v1/documents")}
+
+
+def page_parameters() -> list[dict[str, Any]]:
+    from kernel.paging import CURSOR_NAMES, DEFAULT_LIMIT, MAX_LIMIT
+
+    return [
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT,
+            },
+        },
+        {
+            "name": CURSOR_NAMES[0],
+            "in": "query",
+            "required": False,
+            "description": f"the previous page's next_cursor (also accepted as `{CURSOR_NAMES[1]}`)",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+# Routes that also take multipart/form-data: a file plus the DocumentOptions fields, tags and
+# metadata as JSON text in their form fields (ingest/uploads.py reads exactly these).
+MULTIPART = {("post", "/v1/documents"), ("put", "/v1/documents/{document_id}")}
+REF = "#/components/schemas/{model}"
+
+
+def multipart_document() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the MultipartDocument schema, the $defs it needs)."""
+    options = api.DocumentOptions.model_json_schema(ref_template=REF)
+    schema = {
+        "title": "MultipartDocument",
+        "description": "A file part (its filename and Content-Type are used to detect PDF, DOCX,"
+        " HTML, Markdown or text) and the document options as form fields.",
+        "type": "object",
+        "required": ["file"],
+        "additionalProperties": False,
+        "properties": {"file": {"type": "string", "format": "binary"}, **options["properties"]},
+    }
+    return schema, options.get("$defs", {})
+
+
+MULTIPART_ENCODING = {
+    "tags": {"contentType": "application/json"},
+    "metadata": {"contentType": "application/json"},
+}
 
 
 def build() -> dict[str, Any]:
@@ -249,9 +335,15 @@ def build() -> dict[str, Any]:
     unique = list(dict.fromkeys(models))
     _, defs = models_json_schema(
         [(m, "validation" if m in {r[2] for r in ROUTES} else "serialization") for m in unique],
-        ref_template="#/components/schemas/{model}",
+        ref_template=REF,
     )
-    schemas = {**defs.get("$defs", {}), "Error": ERROR}
+    multipart, multipart_defs = multipart_document()
+    schemas = {
+        **defs.get("$defs", {}),
+        **multipart_defs,
+        "MultipartDocument": multipart,
+        "Error": ERROR,
+    }
     paths: dict[str, Any] = {}
     for method, path, req, status, resp, summary, auth in ROUTES:
         op: dict[str, Any] = {"summary": summary, "responses": {}}
@@ -262,12 +354,27 @@ def build() -> dict[str, Any]:
             )
         op["parameters"] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("document_id", "session_id", "tenant_id", "key_id", "relationship_id")
+            for name in (
+                "document_id",
+                "session_id",
+                "tenant_id",
+                "key_id",
+                "relationship_id",
+                "user_id",
+            )
             if "{" + name + "}" in path
         ]
+        if (method, path) in PAGINATED:
+            op["parameters"] += page_parameters()
         if req is not None:
             ref = {"$ref": f"#/components/schemas/{req.__name__}"}
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+            content: dict[str, Any] = {"application/json": {"schema": ref}}
+            if (method, path) in MULTIPART:
+                content["multipart/form-data"] = {
+                    "schema": {"$ref": "#/components/schemas/MultipartDocument"},
+                    "encoding": MULTIPART_ENCODING,
+                }
+            op["requestBody"] = {"required": True, "content": content}
         ok: dict[str, Any] = {"description": "success"}
         if resp is not None:
             ok["content"] = {

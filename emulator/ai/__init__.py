@@ -8,17 +8,31 @@ Served models (see `describe()`); all are named stand-ins, none pretends to be t
 Limits as on Cloudflare: <= 100 texts per embedding call; texts over 512 tokens are truncated
 as Workers AI does, unless the call passes `"truncate_inputs": false`, which makes them a
 `BindingLimitError` (useful to prove a chunker never produces oversize chunks).
+
+Every vector the binding computes is remembered (`emulator.ai.vector_cache`): the stand-in
+reranker gets the passages' vectors from ingest and the query's from the search's own embedding
+call, so a reranked search runs no forward pass for text the model has already seen.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from emulator.ai import generator, reranker
-from emulator.ai.embeddings import DIMENSIONS, MAX_WORDPIECES, MiniLMEncoder, shared_encoder
+from emulator.ai.embeddings import (
+    DIMENSIONS,
+    F32,
+    MAX_WORDPIECES,
+    MiniLMEncoder,
+    Pooling,
+    shared_encoder,
+)
+from emulator.ai.vector_cache import VectorCache
 from kernel.ports import AI_MAX_EMBED_BATCH, AI_MAX_TOKENS_PER_TEXT, BindingError, BindingLimitError
 
 __all__ = ["EMBEDDING_MODEL", "GENERATION_MODEL", "RERANKER_MODEL", "EmulatedAI"]
@@ -35,21 +49,59 @@ def _is_generation_model(model: str) -> bool:
 
 class EmulatedAI:
     """`kernel.ports.AI` on local models. The encoder is shared per process (weights load once,
-    lazily, thread-safe); pass `encoder` to inject another one (tests)."""
+    lazily, thread-safe); pass `encoder` to inject another one (tests). `embedding_cache` is a
+    SQLite file that keeps computed vectors across restarts (the dev server's data directory);
+    without it they are remembered in memory only."""
 
     adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
 
     def __init__(
-        self, *, model_dir: Path | None = None, encoder: MiniLMEncoder | None = None
+        self,
+        *,
+        model_dir: Path | None = None,
+        encoder: MiniLMEncoder | None = None,
+        embedding_cache: Path | None = None,
     ) -> None:
         self._model_dir = model_dir
         self._encoder = encoder
+        self._cache_path = embedding_cache
+        self._cache: VectorCache | None = None
 
     @property
     def encoder(self) -> MiniLMEncoder:
         if self._encoder is None:
             self._encoder = shared_encoder(self._model_dir)
         return self._encoder
+
+    @property
+    def vectors(self) -> VectorCache:
+        if self._cache is None:
+            weights = self.encoder.model_dir / "model.safetensors"
+            size = weights.stat().st_size if weights.exists() else 0
+            fingerprint = f"{EMBEDDING_MODEL}|all-MiniLM-L6-v2|{weights.resolve()}|{size}"
+            self._cache = VectorCache(fingerprint, self._cache_path)
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    def embed_texts(self, texts: Sequence[str], pooling: Pooling = "mean") -> F32:
+        """Vectors for `texts`; only those never embedded before go through the model.
+        Blocking (model + SQLite): call it in a worker thread."""
+        cache = self.vectors
+        keys = [cache.key(pooling, t) for t in texts]
+        known = cache.get_many(keys)
+        todo = list(dict.fromkeys(t for t, v in zip(texts, known, strict=True) if v is None))
+        if todo:
+            fresh = self.encoder.encode(todo, pooling=pooling)
+            cache.put_many([cache.key(pooling, t) for t in todo], fresh)
+            by_text = dict(zip(todo, fresh, strict=True))
+            known = [v if v is not None else by_text[t] for t, v in zip(texts, known, strict=True)]
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for i, v in enumerate(known):
+            out[i] = v
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -59,7 +111,11 @@ class EmulatedAI:
                 "dimensions": DIMENSIONS,
                 "note": "same width as bge-small-en-v1.5, different vector space",
             },
-            RERANKER_MODEL: {"served_by": reranker.NAME, "stand_in": True},
+            RERANKER_MODEL: {
+                "served_by": reranker.NAME,
+                "stand_in": True,
+                "note": "reuses the vectors the embedding model computed at ingest",
+            },
             "@cf/*instruct": {
                 "served_by": generator.NAME,
                 "stand_in": True,
@@ -108,7 +164,7 @@ class EmulatedAI:
                     f"AI.run({model}): text {too_long[0]} has {counts[too_long[0]] + 2} tokens; "
                     f"the limit is {AI_MAX_TOKENS_PER_TEXT}"
                 )
-        vecs = await asyncio.to_thread(enc.encode, texts, pooling=pooling)
+        vecs = await asyncio.to_thread(self.embed_texts, texts, pooling)
         return {"shape": [len(texts), DIMENSIONS], "data": vecs.tolist(), "pooling": pooling}
 
     # --- reranker ------------------------------------------------------------------------
@@ -125,7 +181,7 @@ class EmulatedAI:
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise BindingError(f"AI.run({model}): 'top_k' must be a positive integer")
         passages = [str(c["text"]) for c in contexts]
-        scores = await asyncio.to_thread(reranker.rerank_scores, self.encoder, query, passages)
+        scores = await asyncio.to_thread(reranker.rerank_scores, self.embed_texts, query, passages)
         ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:top_k]
         return {"response": [{"id": i, "score": scores[i]} for i in ranked]}
 

@@ -12,12 +12,12 @@ but they are NOT bge-reranker scores: rank with them, don't compare them with pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from emulator.ai import lexical
-from emulator.ai.embeddings import MiniLMEncoder
+from emulator.ai.embeddings import F32
 
 NAME = "stand-in: lexical (BM25) + MiniLM cosine (not bge-reranker-base)"
 W_COS = 7.0
@@ -25,11 +25,17 @@ W_LEX = 4.0
 BIAS = -3.0
 
 
-def rerank_scores(encoder: MiniLMEncoder, query: str, passages: Sequence[str]) -> list[float]:
-    """Relevance of each passage to `query`, in input order, each in (0, 1)."""
+Embed = Callable[[Sequence[str]], F32]
+
+
+def rerank_scores(embed: Embed, query: str, passages: Sequence[str]) -> list[float]:
+    """Relevance of each passage to `query`, in input order, each in (0, 1).
+
+    `embed` is the AI binding's remembering embedder (`EmulatedAI.embed_texts`): passages
+    embedded at ingest cost no forward pass here."""
     if not passages:
         return []
-    vecs = encoder.encode([query, *passages])
+    vecs = embed([query, *passages])
     cosines = (vecs[1:] @ vecs[0]).astype(np.float64)
     q_terms = lexical.terms(query)
     scores = []

@@ -150,11 +150,19 @@ def _wrangler(env: dict[str, str], *args: str) -> str:
 
 
 def _migration_tables() -> set[str]:
-    pattern = re.compile(
-        r"CREATE\s+(?:VIRTUAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[\"`\[]?(\w+)", re.IGNORECASE
-    )
-    sql = "\n".join(p.read_text() for p in sorted(MIGRATIONS.glob("*.sql")))
-    return set(pattern.findall(sql))
+    """The tables the migrations leave behind, by running them on in-memory SQLite (renames and
+    drops included), as the reference for what wrangler's local D1 must hold."""
+    con = sqlite3.connect(":memory:")
+    try:
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            con.executescript(path.read_text())
+        return {
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if not r[0].startswith("sqlite_")
+        }
+    finally:
+        con.close()
 
 
 # --- config shape: no toolchain needed ------------------------------------------------------

@@ -9,6 +9,7 @@ import httpx
 
 from emulator.mesh import Mesh
 from tests.e2e.conftest import assert_error, ingest, new_tenant
+from tests.e2e.identity import OPERATOR
 
 BIOLOGY = (
     "Photosynthesis takes place in the chloroplasts of plant cells. "
@@ -195,7 +196,7 @@ async def test_caches_are_tenant_scoped_and_invalidated_by_changes(
     a1 = await ask(client, auth_a, "Which light does chlorophyll absorb?")
     a2 = await ask(client, auth_a, "Which light does chlorophyll absorb?")
     assert not a1["cached"] and a2["cached"] and a2["answer"] == a1["answer"]
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=OPERATOR)).text
     assert 'edgerag_cache_requests_total{cache="search",result="hit",worker="rag"}' in metrics
     assert 'edgerag_cache_hit_ratio{cache="embedding",worker="rag"}' in metrics
     assert 'edgerag_citations_total{result="verified",worker="rag"}' in metrics

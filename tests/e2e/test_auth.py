@@ -15,7 +15,15 @@ from emulator.mesh import Mesh
 from gateway import jwt
 from kernel.logs import set_sink
 from tests.e2e.conftest import assert_error, client_for, new_tenant
-from tests.e2e.identity import PASSWORD, add_user, bearer, jwt_secret, login, tuned_mesh
+from tests.e2e.identity import (
+    OPERATOR,
+    PASSWORD,
+    add_user,
+    bearer,
+    jwt_secret,
+    login,
+    tuned_mesh,
+)
 
 
 @pytest.fixture
@@ -130,7 +138,8 @@ async def test_bad_access_tokens_get_401(client: httpx.AsyncClient, data_dir: Pa
     tenant_id, admin = await new_tenant(client, "tokens")
     other_id, other_admin = await new_tenant(client, "elsewhere")
     student = await add_user(client, admin, tenant_id, "student", "s@x.org")
-    who = {"sub": student["id"], "tid": tenant_id, "role": "student"}
+    session = json.loads(jwt._b64decode(student["access_token"].split(".")[1]))["sid"]
+    who = {"sub": student["id"], "tid": tenant_id, "role": "student", "sid": session}
     assert (
         await client.get("/v1/auth/me", headers=bearer(forge(data_dir, **who)))
     ).status_code == 200
@@ -152,8 +161,8 @@ async def test_bad_access_tokens_get_401(client: httpx.AsyncClient, data_dir: Pa
         "wrong issuer": forge(data_dir, **who, iss="someone"),
         "tampered role": tampered,
         # Signed correctly, but the user does not belong to this tenant.
-        "another tenant": forge(data_dir, sub=student["id"], tid=other_id, role="admin"),
-        "unknown user": forge(data_dir, sub="u_" + "0" * 24, tid=tenant_id, role="admin"),
+        "another tenant": forge(data_dir, **{**who, "tid": other_id, "role": "admin"}),
+        "unknown user": forge(data_dir, **{**who, "sub": "u_" + "0" * 24, "role": "admin"}),
         "garbage": "eyJhbGciOiJIUzI1NiJ9.bm9wZQ.AAAA",
     }
     for name, token in bad.items():
@@ -166,7 +175,7 @@ async def test_bad_access_tokens_get_401(client: httpx.AsyncClient, data_dir: Pa
     # Another tenant's admin cannot be impersonated through its id either.
     assert (await client.get("/v1/auth/me", headers=other_admin)).json()["tenant_id"] == other_id
 
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=OPERATOR)).text
     for reason in ("bad_algorithm", "bad_signature", "expired", "wrong_audience", "unknown_user"):
         assert f'edgerag_auth_failures_total{{reason="{reason}",worker="gateway"}}' in metrics
 
@@ -301,7 +310,7 @@ async def test_over_long_and_malformed_fields(client: httpx.AsyncClient) -> None
         response = await client.post(
             "/v1/auth/login", content=raw, headers={"content-type": "application/json"}
         )
-        assert_error(response, 400, "bad_request")
+        assert_error(response, 400, "invalid_json")
 
 
 async def test_logs_mask_secrets_tokens_and_emails(client: httpx.AsyncClient) -> None:

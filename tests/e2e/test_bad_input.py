@@ -66,7 +66,7 @@ async def test_malformed_bodies(client: httpx.AsyncClient, mesh: Mesh) -> None:
     assert_error(
         await client.post("/v1/documents", content=b"{not json", headers=json_headers),
         400,
-        "bad_request",
+        "invalid_json",
     )
     assert_error(
         await client.post("/v1/documents", content=b"\xff\xfe\x00", headers=json_headers), 400

@@ -45,6 +45,10 @@ def test_dev_server_serves_health_and_keeps_its_operator_token(tmp_path: Path) -
             "ingest",
             "llm",
         }
+        # HEAD over a real socket: the GET's status and headers, no body (monitors use it).
+        head = httpx.head(f"http://127.0.0.1:{port}/health", timeout=30)
+        assert head.status_code == 200 and head.content == b"", head
+        assert head.headers["content-type"].startswith("application/json")
 
         token = (tmp_path / "operator_token").read_text().strip()
         assert oct((tmp_path / "operator_token").stat().st_mode & 0o777) == "0o600"

@@ -426,8 +426,14 @@ async def test_crash_mid_document_resumes_from_where_it_stopped(
     )
 
     restarted = build_mesh(data_dir, operator_token=OPERATOR_TOKEN, ai=counting)
-    resumed = json.loads(await (await restarted.sweep()).text())
-    assert resumed == {"resumed": 1}
+    lines: list[str] = []
+    set_sink(lines.append)
+    try:
+        await restarted.scheduled("ingest")  # the Worker's cron handler, as the runtime fires it
+    finally:
+        set_sink(None)
+    sweeps = [e for e in map(json.loads, lines) if e["event"] == "ingest_sweep"]
+    assert [e["resumed"] for e in sweeps] == [1]
     async with client_for(restarted) as client:
         assert (await wait_ready(client, auth, document_id))["status"] == "ready"
         text, rows = await stored_chunks(restarted, document_id)

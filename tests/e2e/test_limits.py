@@ -112,7 +112,7 @@ async def test_brute_force_login_is_limited_per_ip_and_email(client: httpx.Async
     assert_error(right, 429)
     # Another email from the same IP still works until the per-IP window (6) runs out.
     await add_user(client, admin, tenant_id, "student", "other@x.org")
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=OPERATOR)).text
     assert (
         'edgerag_rate_limited_total{route_class="login",scope="ip_email",worker="gateway"}'
         in metrics

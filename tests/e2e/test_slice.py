@@ -129,7 +129,8 @@ async def test_health_lists_workers_bindings_and_stand_ins(client: httpx.AsyncCl
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     await client.get("/health")
-    response = await client.get("/metrics")
+    assert_error(await client.get("/metrics"), 401)  # tenant ids and usage are not public
+    response = await client.get("/metrics", headers={"authorization": f"Bearer {OPERATOR_TOKEN}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -23,8 +23,10 @@
 //   "steps": [
 //     {"fetch": "sample", "method": "POST", "url": "https://sample/x", "headers": {}, "body": "…"},
 //     {"script": "path/to/script.py", "worker": "sample"},   // async def main(env, ctx) -> JSON
-//     {"suite": "path/to/suite.py", "worker": "sample", "select": "TestX"}  // Test* classes
-//   ]
+//     {"suite": "path/to/suite.py", "worker": "sample", "select": "TestX"}, // Test* classes
+//     {"scheduled": "sample", "cron": "*/2 * * * *"},  // a Cron Trigger event: Default.scheduled
+//     {"control": "sample", "evictBackground": true}   // until reset: drop that worker's
+//   ]                                                  // ctx.waitUntil work (an evicted isolate)
 // }
 // Output (stdout): `timing <what>: <ms> ms`, `heap <worker>: <MB> MB` lines and one final
 // `RESULT <json>` line. Logs (Python stdout/stderr, Miniflare) go to stderr.
@@ -300,19 +302,27 @@ class ExecutionContext {
 }
 
 const waitUntilPatched = new WeakSet();
-function patchWaitUntil(ctx) {
+function patchWaitUntil(ctx, worker) {
   // Same contract as workerd: keep a Python future alive until it settles.
   if (Object.prototype.toString.call(ctx) !== "[object ExecutionContext]") return;
   if (waitUntilPatched.has(ctx)) return;
   const orig = ctx.waitUntil.bind(ctx);
-  ctx.waitUntil = (p) =>
-    orig(
+  ctx.waitUntil = (p) => {
+    if (worker?.evictBackground && p && typeof p.cancel === "function") {
+      // The isolate went away after answering: its background work never runs. The future
+      // was only scheduled (asyncio.ensure_future), so cancelling it now runs none of it.
+      p.cancel();
+      log(`[${worker.name}] evicted: dropped a ctx.waitUntil task`);
+      return;
+    }
+    return orig(
       (async () => {
         if (p && typeof p.copy === "function") p = p.copy();
         await p;
         if (p && typeof p.destroy === "function") p.destroy();
       })(),
     );
+  };
   waitUntilPatched.add(ctx);
 }
 
@@ -358,7 +368,7 @@ function entrypointHelper(worker) {
       if (name === "cloudflare:sockets") return cloudflareSocketsModule;
       throw new Error(`edge harness: cannot import JS module ${name}`);
     },
-    patchWaitUntil,
+    patchWaitUntil: (ctx) => patchWaitUntil(ctx, worker),
     *patch_env_helper(patch) {
       const env = worker.env;
       const entries = patch?.toJs ? patch.toJs({ dict_converter: Object.fromEntries }) : patch;
@@ -646,6 +656,52 @@ async function runFetchStep(step, workers) {
   return result;
 }
 
+// What workerd passes a scheduled() handler as `controller` (ScheduledController).
+class ScheduledController {
+  constructor(cron, scheduledTime) {
+    this.cron = cron;
+    this.scheduledTime = scheduledTime;
+    this.type = "scheduled";
+  }
+  noRetry() {}
+}
+
+async function runScheduledStep(step, workers) {
+  // workerd delivers a Cron Trigger to a Python `Default` entrypoint as a plain (not relaxed)
+  // call of scheduled(controller, env, ctx) on a fresh instance, and keeps the event alive
+  // until its ctx.waitUntil work settles.
+  const w = workers.get(step.scheduled);
+  if (!w) throw new Error(`scheduled step: unknown worker ${step.scheduled}`);
+  const def = w.classes.workerEntrypoints.find((c) => c.className === "Default");
+  const result = { kind: "scheduled", worker: w.name, cron: step.cron, ok: false };
+  if (!def || !def.methodNames.includes("scheduled")) {
+    return { ...result, error: `${w.name}: Default has no scheduled() handler` };
+  }
+  const ctx = new ExecutionContext();
+  const controller = new ScheduledController(step.cron, step.scheduledTime ?? Date.now());
+  const ts = Date.now();
+  let inst;
+  try {
+    inst = w.bootstrap.construct(w.mainModule, "Default", ctx, w.env);
+    await w.bootstrap.call_method(false, inst, "scheduled", controller, w.env, ctx);
+    result.ok = true;
+  } catch (e) {
+    result.error = shortError(e);
+  } finally {
+    inst?.destroy?.();
+  }
+  await ctx.drain();
+  for (const other of workers.values()) await other.backgroundCtx.drain();
+  return { ...result, ms: Date.now() - ts };
+}
+
+function runControlStep(step, workers) {
+  const w = workers.get(step.control);
+  if (!w) throw new Error(`control step: unknown worker ${step.control}`);
+  if ("evictBackground" in step) w.evictBackground = Boolean(step.evictBackground);
+  return { kind: "control", worker: w.name, evictBackground: Boolean(w.evictBackground) };
+}
+
 async function runPythonStep(step, workers) {
   const w = workers.get(step.worker);
   if (!w) throw new Error(`${step.script ? "script" : "suite"} step: unknown worker ${step.worker}`);
@@ -743,6 +799,8 @@ async function main() {
     try {
       if (step.fetch) result.steps.push(await runFetchStep(step, workers));
       else if (step.script || step.suite) result.steps.push(await runPythonStep(step, workers));
+      else if (step.scheduled) result.steps.push(await runScheduledStep(step, workers));
+      else if (step.control) result.steps.push(runControlStep(step, workers));
       else throw new Error(`unknown step ${JSON.stringify(step)}`);
     } catch (e) {
       result.steps.push({ kind: "error", step, error: shortError(e) });

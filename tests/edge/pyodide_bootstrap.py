@@ -120,6 +120,8 @@ def import_all(modules_json):
 
 
 _scratch_next: dict[str, int] = {}
+# What a plan's scripts in one isolate hand to later steps (e.g. ids across a scheduled step).
+shared: dict = {}
 
 
 def take_scratch(env, kind):

@@ -7,7 +7,8 @@ One harness run of mesh_plan.json (session fixture `mesh_run`) does three things
 2. the binding contracts (tests/contract/*_contract.py) against the *Cloudflare adapters*
    (kernel.cloudflare, kernel.services.CloudflareService) on Miniflare's real D1/KV/R2, the
    Vectorize stand-in and a real service binding to an echo Worker;
-3. the same D1 contract against a deliberately broken adapter, which must fail.
+3. the same D1 contract against a deliberately broken adapter, which must fail;
+4. the ingest Worker's cron handler (`scheduled`) resumes a job whose isolate went away.
 
 Plus: the plan agrees with the wrangler configs, and each Worker's heap after all imports.
 """
@@ -296,3 +297,48 @@ def test_a_broken_cloudflare_adapter_fails_the_d1_contract(mesh_run: dict[str, A
     assert any("D1_TYPE_ERROR" in tests[name]["error"] for name in failed), tests
     # Tests without bound parameters are untouched by the bug and still pass.
     assert tests["test_implements_port"]["outcome"] == "passed"
+
+
+# --- 4. cron triggers: the ingest Worker's scheduled() in Pyodide ---------------------------
+
+
+def test_plan_fires_each_cron_the_wrangler_configs_declare() -> None:
+    """Every cron a wrangler.toml declares is fired by the plan, on a Worker exposing scheduled."""
+    fired = {(s["scheduled"], s["cron"]) for s in _plan()["steps"] if "scheduled" in s}
+    declared = set()
+    for worker, path in CONFIGS.items():
+        with path.open("rb") as f:
+            declared |= {(worker, c) for c in tomllib.load(f).get("triggers", {}).get("crons", [])}
+    assert declared and fired == declared
+
+
+def test_scheduled_resumes_an_ingestion_whose_isolate_went_away(mesh_run: dict[str, Any]) -> None:
+    """The job of an accepted document never ran (its isolate was evicted after the 202): the
+    ingest Worker's real `scheduled` handler, called the way workerd calls it, resumes it."""
+    methods = mesh_run["workers"]["ingest"]["entrypoints"]["workerEntrypoints"][0]["methodNames"]
+    assert "scheduled" in methods
+    setup = _step(mesh_run, "cron_setup")
+    assert setup["ok"], setup.get("traceback", setup)
+    before = setup["result"]
+    accepted = _ok(before["ingest"], 202)
+    assert accepted["status"] == "queued", accepted
+    for poll in before["polls"]:  # nothing ran it: still queued, nothing embedded
+        state = _ok(poll)
+        assert state["status"] == "queued" and state["progress"]["done"] == 0, state
+        assert state["progress"]["total"] >= 1, state
+
+    fired = _step(mesh_run, "cron")
+    assert fired["ok"], fired
+
+    check = _step(mesh_run, "cron_check")
+    assert check["ok"], check.get("traceback", check)
+    after = check["result"]
+    status = _ok(after["status"])
+    assert status["status"] == "ready", (status, after["polls"])
+    assert status["progress"]["done"] == status["progress"]["total"] >= 1, status
+    hits = [
+        h for h in _ok(after["search"])["results"] if h["document_id"] == accepted["document_id"]
+    ]
+    assert hits, after["search"]
+    for hit in hits:
+        assert after["text"][hit["char_start"] : hit["char_end"]] == hit["text"], hit

@@ -35,3 +35,19 @@ def test_openapi_describes_the_error_shape_and_routes() -> None:
     assert (
         search["properties"]["top_k"]["maximum"] == 100 and search["additionalProperties"] is False
     )
+
+
+def test_document_uploads_declare_multipart_as_well_as_json() -> None:
+    doc = json.loads((SCHEMA_DIR / "openapi.json").read_text())
+    schemas = doc["components"]["schemas"]
+    for method, path in (("post", "/v1/documents"), ("put", "/v1/documents/{document_id}")):
+        content = doc["paths"][path][method]["requestBody"]["content"]
+        assert set(content) == {"application/json", "multipart/form-data"}, (method, content)
+        form = content["multipart/form-data"]
+        schema = schemas[form["schema"]["$ref"].rsplit("/", 1)[-1]]
+        assert schema["required"] == ["file"]
+        assert set(schema["properties"]) == {"file", "title", "visibility", "tags", "metadata"}
+        assert schema["properties"]["file"] == {"type": "string", "format": "binary"}
+        # tags and metadata travel as JSON text in their form fields
+        assert form["encoding"]["tags"]["contentType"] == "application/json"
+        assert form["encoding"]["metadata"]["contentType"] == "application/json"

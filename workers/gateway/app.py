@@ -19,7 +19,14 @@ from urllib.parse import urlencode
 
 from gateway import apikeys, budget, cors, ratelimit, relationships
 from gateway.access import WRITERS, check_document, require_role, viewer_for
-from gateway.auth import Principal, authenticate, is_operator, require_operator
+from gateway.auth import (
+    Principal,
+    auth_failure,
+    authenticate,
+    bearer_token,
+    is_operator,
+    require_operator,
+)
 from gateway.jwt import KeyConfigError, KeyRing
 from gateway.models import (
     CreateApiKey,
@@ -28,6 +35,7 @@ from gateway.models import (
     Refresh,
     RegisterUser,
     TenantPolicy,
+    UpdateUser,
 )
 from gateway.passwords import DEFAULT_ITERATIONS
 from gateway.tenants import create_tenant
@@ -37,7 +45,9 @@ from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
 from kernel.errors import (
     ApiError,
+    BadRequest,
     Forbidden,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -46,7 +56,8 @@ from kernel.errors import (
 from kernel.http import Request, Response, json_response, text_response
 from kernel.internal import health_report
 from kernel.logs import log
-from kernel.metrics import merge_exposition, registry
+from kernel.metrics import merge_exposition, registry, without_label
+from kernel.paging import only_params
 from kernel.router import Handler, Route, Router, _match
 from kernel.services import (
     INTERNAL_HEADER_PREFIX,
@@ -244,6 +255,15 @@ class Gateway:
         return json_response(body, 200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
+        """Operator token: everything. EDGERAG_METRICS_TOKEN (a scraper's secret): the same
+        numbers with the per-tenant label summed away, so it never learns tenant ids or what
+        each one uses. Anyone else: 401 — the series name tenants and their traffic."""
+        operator = is_operator(request, self.b.var("EDGERAG_OPERATOR_TOKEN"))
+        if not operator and not is_operator(request, self.b.var("EDGERAG_METRICS_TOKEN")):
+            bearer_token(request)  # 401 `missing` when no token was sent at all
+            auth_failure(
+                "metrics_token", "/metrics needs the operator or the metrics token", request
+            )
         texts = [registry("gateway").render({"worker": "gateway"})]
         for name in SERVICES:
             try:
@@ -254,7 +274,10 @@ class Gateway:
                     texts.append(upstream.body.decode("utf-8"))
             except Exception:  # a missing worker shows up in /health, not as a broken scrape
                 continue
-        return text_response(merge_exposition(texts), content_type="text/plain; version=0.0.4")
+        text = merge_exposition(texts)
+        if not operator:
+            text = without_label(text, "tenant")
+        return text_response(text, content_type="text/plain; version=0.0.4")
 
     async def preflight(self, request: Request) -> Response:
         route = self.route_of(request)
@@ -358,8 +381,33 @@ class Gateway:
             body.update(email=row["email"], name=row["name"], created_at=row["created_at"])
         return json_response(body)
 
+    async def logout(self, request: Request) -> Response:
+        """End the caller's session: its refresh tokens and, at once, its access tokens."""
+        principal = await self._principal(request)
+        if principal.session is None:
+            raise BadRequest(
+                "API keys have no session to log out of: revoke the key with"
+                " DELETE /v1/api-keys/{id}",
+                code="not_a_session",
+            )
+        scope = TenantScope(principal.tenant_id)
+        await self.identity().logout(scope, principal.id, principal.session)
+        return json_response({"logged_out": True})
+
+    async def update_user(self, request: Request) -> Response:
+        """Admins: `{role?, disabled?}`. Not on themselves, so no admin locks themselves out."""
+        principal = await self._principal(request)
+        require_role(principal, {"admin"}, "changing users")
+        body = request.model(UpdateUser, max_bytes=JSON_MAX_BYTES)
+        user_id = request.params["user_id"]
+        if user_id == principal.id and (body.disabled or body.role not in (None, "admin")):
+            raise Forbidden("admins cannot disable or demote themselves; another admin can")
+        user = await self.identity().update(TenantScope(principal.tenant_id), user_id, body)
+        return json_response(user)
+
     async def list_users(self, request: Request) -> Response:
         principal = await self._principal(request)
+        only_params(request.query)  # not paginated: a limit or cursor would be ignored
         require_role(principal, WRITERS, "listing users")
         db = self._tdb(principal.tenant_id)
         role = None if principal.role == "admin" else "student"  # teachers look up students
@@ -368,6 +416,7 @@ class Gateway:
     # --- API keys and relationships ---------------------------------------------------------
     async def list_api_keys(self, request: Request) -> Response:
         principal = await self._principal(request)
+        only_params(request.query)  # not paginated: a limit or cursor would be ignored
         require_role(principal, {"admin"}, "listing API keys")
         return json_response({"api_keys": await apikeys.list_keys(self._tdb(principal.tenant_id))})
 
@@ -395,6 +444,7 @@ class Gateway:
 
     async def list_relationships(self, request: Request) -> Response:
         principal = await self._principal(request)
+        only_params(request.query)  # not paginated: a limit or cursor would be ignored
         db = self._tdb(principal.tenant_id)
         rows = (await db.run(relationships.select_for(db, principal))).rows
         return json_response({"relationships": rows})
@@ -416,6 +466,8 @@ class Gateway:
                 self.limits, route_class, {"user": principal.id, "tenant": "*"}
             )
         decisions = await ratelimit.peek(db, windows)
+        # The same RateLimit-* headers as every route, for the caller's tightest window.
+        self.caller(request).rate_headers = ratelimit.headers(decisions)
         return json_response(
             {
                 "windows": [
@@ -605,6 +657,8 @@ class GatewayApp(WorkerApp):
             del request.headers[name]  # identity headers are ours to set, never the caller's
         try:
             response = await super().handle(request)
+            if request.method == "HEAD":  # the GET's status and headers, never a body
+                response.body, response.stream = b"", None
             state = self.gateway.callers.get(id(request)) or Caller()
             for name, value in state.rate_headers.items():
                 response.headers.setdefault(name, value)
@@ -628,16 +682,20 @@ class GatewayApp(WorkerApp):
 
 
 class EdgeRouter(Router):
-    """OPTIONS on any known path is a CORS preflight (or a plain capability answer); other
-    methods route as usual, and a 405's Allow lists the path's real methods."""
+    """OPTIONS on any known path is a CORS preflight (or a plain capability answer); HEAD is
+    the GET route answered without a body (RFC 9110 §9.3.2); other methods route as usual, and
+    a 405's Allow lists the path's real methods."""
 
     def __init__(self, preflight: Handler) -> None:
         super().__init__()
         self._preflight = preflight
 
     def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        if method.upper() != "OPTIONS":
-            return super().resolve(method, path)
+        method = method.upper()
+        if method == "HEAD":
+            return self._head(path)
+        if method != "OPTIONS":
+            return self._resolve(method, path)
         parts = tuple(s for s in path.split("/") if s)
         for route in self._routes:
             params = _match(route.segments, parts)
@@ -645,6 +703,31 @@ class EdgeRouter(Router):
                 preflight = Route("OPTIONS", route.pattern, self._preflight, route.segments)
                 return preflight, {**params, "__route__": route.pattern}
         raise NotFound(f"no route for {path}")
+
+    def _resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        try:
+            return super().resolve(method, path)
+        except MethodNotAllowed as exc:
+            allowed = set(exc.headers["allow"].split(", "))
+            if "GET" in allowed:
+                exc.headers["allow"] = ", ".join(sorted(allowed | {"HEAD"}))
+            raise
+
+    def _head(self, path: str) -> tuple[Route, dict[str, str]]:
+        try:
+            route, params = self._resolve("GET", path)
+        except MethodNotAllowed as exc:
+            raise MethodNotAllowed(f"HEAD is not allowed on {path}", headers=exc.headers) from exc
+        get = route.handler
+
+        async def head(request: Request) -> Response:
+            request.method = "GET"  # handlers, rate limits and forwarding see the GET it is
+            try:
+                return await get(request)
+            finally:
+                request.method = "HEAD"  # logs and metrics say what was asked
+
+        return Route("HEAD", route.pattern, head, route.segments), params
 
 
 def build_app(raw_env: Any) -> WorkerApp:
@@ -657,7 +740,8 @@ def build_app(raw_env: Any) -> WorkerApp:
             return await handler(request)
 
         router.add(method, pattern, routed)
-        gateway.methods.setdefault(pattern, set()).update({method, "OPTIONS"})
+        also = {"HEAD"} if method == "GET" else set()
+        gateway.methods.setdefault(pattern, set()).update({method, "OPTIONS", *also})
 
     add("GET", "/health", gateway.health)
     add("GET", "/metrics", gateway.metrics)
@@ -667,7 +751,9 @@ def build_app(raw_env: Any) -> WorkerApp:
     add("POST", "/v1/auth/login", gateway.login)
     add("POST", "/v1/auth/refresh", gateway.refresh)
     add("GET", "/v1/auth/me", gateway.me)
+    add("POST", "/v1/auth/logout", gateway.logout)
     add("GET", "/v1/users", gateway.list_users)
+    add("PATCH", "/v1/users/{user_id}", gateway.update_user)
     add("GET", "/v1/api-keys", gateway.list_api_keys)
     add("POST", "/v1/api-keys", gateway.create_api_key)
     add("DELETE", "/v1/api-keys/{key_id}", gateway.revoke_api_key)

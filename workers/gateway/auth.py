@@ -1,9 +1,10 @@
 """Who is calling: the operator (above tenants), a tenant's API key, or a user's access token.
 
 API keys (`erk_…`) are looked up by SHA-256. Access tokens are HS256 JWTs (gateway/jwt.py); a
-valid signature only proves who the token was issued to — the user row is re-read from D1 on
-every request, so a disabled user or a changed role takes effect at once, and a token whose
-tenant and user do not belong together finds no row. Every refusal is a 401 in the one error
+valid signature only proves who the token was issued to — the user row and the token's session
+(`sid`, its refresh family) are re-read from D1 on every request, in one query, so a disabled
+user, a changed role, a logout or a revoked family takes effect at once, and a token whose
+tenant, user and session do not belong together finds nothing. Every refusal is a 401 in the one error
 shape, logged and counted by reason (`edgerag_auth_failures_total`).
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from gateway import jwt
-from gateway.users import select_user
+from gateway.users import select_user_in_session
 from kernel.errors import Unauthorized
 from kernel.http import Request
 from kernel.ids import random_token, sha256_hex
@@ -32,6 +33,7 @@ class Principal:
     id: str  # the API key id or the user id: documents' owner_id, chat sessions' owner
     role: str  # admin | teacher | student
     kind: str = "api_key"  # api_key | user
+    session: str | None = None  # users: the refresh family the access token belongs to
 
     @property
     def key_id(self) -> str:
@@ -120,9 +122,15 @@ async def _access_token(
     except MissingTenant:
         auth_failure("bad_tenant", "invalid access token", request)
     tdb = TenantDB(db, scope)
-    rows = (await tdb.run(select_user(tdb, claims["sub"]))).rows
+    rows = (await tdb.run(select_user_in_session(tdb, claims["sub"], claims["sid"]))).rows
     if not rows or rows[0]["disabled_at"] is not None:
         auth_failure("unknown_user", "invalid access token", request)
+    if not rows[0]["session_live"]:
+        auth_failure("session_revoked", "session ended: log in again", request)
     return Principal(
-        tenant_id=scope.tenant_id, id=claims["sub"], role=str(rows[0]["role"]), kind="user"
+        tenant_id=scope.tenant_id,
+        id=claims["sub"],
+        role=str(rows[0]["role"]),  # the row's, not the token's: a role change applies at once
+        kind="user",
+        session=claims["sid"],
     )

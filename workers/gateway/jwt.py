@@ -7,7 +7,12 @@ remove the old kid after that.
 
 Rejected: any `alg` other than HS256 (so `none` and algorithm confusion), unknown kid, bad
 signature (compared in constant time), wrong `iss`/`aud`, expired `exp`, future `nbf`/`iat`,
-missing claims, malformed segments.
+a lifetime `exp - iat` beyond the configured one (a correctly signed token cannot live longer
+than we would ever issue it for), missing claims, malformed segments.
+
+`sid` names the login session — the refresh-token family the token was issued from — so that
+ending the session (logout, refresh-token reuse, disabling the user) ends its access tokens at
+once: gateway/auth.py checks the family on every request.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kernel.errors import BadRequest
+from kernel.jsonbounds import parse_json
+
 ISSUER = "edgerag"
 AUDIENCE = "edgerag-api"
 ACCESS_TTL_SECONDS = 15 * 60
 LEEWAY_SECONDS = 30  # clock skew tolerated on exp/nbf/iat
 MIN_KEY_BYTES = 32
 MAX_TOKEN_CHARS = 4096
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "tid", "role", "exp", "nbf", "iat")
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "tid", "role", "sid", "exp", "nbf", "iat")
 
 
 class TokenError(Exception):
@@ -100,6 +108,7 @@ def issue(
     tenant_id: str,
     role: str,
     jti: str,
+    session: str,
     now: float | None = None,
     ttl: int = ACCESS_TTL_SECONDS,
 ) -> str:
@@ -110,6 +119,7 @@ def issue(
         "sub": subject,
         "tid": tenant_id,
         "role": role,
+        "sid": session,
         "iat": issued,
         "nbf": issued,
         "exp": issued + ttl,
@@ -122,13 +132,19 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("eyJ")
 
 
-def verify(ring: KeyRing, token: str, *, now: float | None = None) -> dict[str, Any]:
+def verify(
+    ring: KeyRing,
+    token: str,
+    *,
+    now: float | None = None,
+    max_lifetime: int = ACCESS_TTL_SECONDS,
+) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise TokenError("malformed")
     header_b64, payload_b64, signature_b64 = token.split(".")
     try:
-        header = json.loads(_b64decode(header_b64))
-    except (ValueError, UnicodeDecodeError) as exc:
+        header = parse_json(_b64decode(header_b64), what="token header")  # unsigned yet: bounded
+    except (ValueError, BadRequest) as exc:
         raise TokenError("malformed") from exc
     if not isinstance(header, dict):
         raise TokenError("malformed")
@@ -143,8 +159,8 @@ def verify(ring: KeyRing, token: str, *, now: float | None = None) -> dict[str, 
     if not hmac.compare_digest(expected, _b64decode(signature_b64)):
         raise TokenError("bad_signature")
     try:
-        claims = json.loads(_b64decode(payload_b64))
-    except (ValueError, UnicodeDecodeError) as exc:
+        claims = parse_json(_b64decode(payload_b64), what="token claims")
+    except (ValueError, BadRequest) as exc:
         raise TokenError("malformed") from exc
     if not isinstance(claims, dict) or any(c not in claims for c in REQUIRED_CLAIMS):
         raise TokenError("missing_claims")
@@ -160,6 +176,9 @@ def verify(ring: KeyRing, token: str, *, now: float | None = None) -> dict[str, 
         raise TokenError("expired")
     if claims["nbf"] > current + LEEWAY_SECONDS or claims["iat"] > current + LEEWAY_SECONDS:
         raise TokenError("not_yet_valid")
-    if not all(isinstance(claims[c], str) for c in ("sub", "tid", "role")):
+    # iat is bounded by now (above), so this bounds exp too: exp ≤ now + leeway + max_lifetime.
+    if claims["exp"] - claims["iat"] > max_lifetime:
+        raise TokenError("lifetime_too_long")
+    if not all(isinstance(claims[c], str) for c in ("sub", "tid", "role", "sid")):
         raise TokenError("malformed")
     return claims

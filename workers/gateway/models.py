@@ -7,38 +7,52 @@ characters are refused in names and emails (they end up in logs and listings).
 from __future__ import annotations
 
 import re
-from typing import Literal
+import unicodedata
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from kernel.api import Strict
+from gateway.emails import normalize_email
+from kernel.api import Label, Strict
 
 Role = Literal["admin", "teacher", "student"]
 TENANT_ID_PATTERN = r"^t_[0-9a-f]{24}$"
 USER_ID_PATTERN = r"^u_[0-9a-f]{24}$"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _email(value: str) -> str:
-    value = value.strip().lower()
-    if not _EMAIL.match(value) or _CONTROL.search(value):
-        raise ValueError("not an email address")
+    return normalize_email(value)  # gateway/emails.py: look-alike addresses are one address
+
+
+def _password(value: str) -> str:
+    """Kept exactly as typed (it is hashed, never shown); whitespace does not count toward the
+    minimum length, so ten spaces are not a password, and control characters (NUL, CR/LF, ESC,
+    C1) are refused: they come from broken clients or pasted garbage, never from a keyboard."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("password must not contain control characters")
+    if len("".join(value.split())) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"password needs at least {MIN_PASSWORD_CHARS} characters besides spaces")
     return value
 
 
 class RegisterUser(Strict):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[Label, Field(min_length=1, max_length=200)]
     role: Role
 
     @field_validator("email")
     @classmethod
     def valid_email(cls, value: str) -> str:
         return _email(value)
+
+    @field_validator("password")
+    @classmethod
+    def strong_enough(cls, value: str) -> str:
+        return _password(value)
 
     @field_validator("name")
     @classmethod
@@ -63,8 +77,21 @@ class Refresh(Strict):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
+class UpdateUser(Strict):
+    """PATCH /v1/users/{id} (admins): omitted fields keep their value."""
+
+    role: Role | None = None
+    disabled: bool | None = Field(default=None, strict=True)
+
+    @model_validator(mode="after")
+    def changes_something(self) -> UpdateUser:
+        if self.role is None and self.disabled is None:
+            raise ValueError("send at least one of: role, disabled")
+        return self
+
+
 class CreateApiKey(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[Label, Field(min_length=1, max_length=200)] | None = None
     role: Role = "admin"
 
 

@@ -5,6 +5,10 @@ REFRESH_TTL_SECONDS and single-use: a refresh marks the presented token rotated 
 conditional UPDATE, so two concurrent refreshes cannot both succeed) and issues its successor in
 the same family. Presenting a rotated or revoked token again means it leaked: the whole family
 is revoked and the caller has to log in again.
+
+A family is a login session: access tokens name it (`sid`), and gateway/auth.py refuses an
+access token whose family is revoked, so logout, reuse detection and disabling a user end the
+session's access tokens at once rather than when they expire.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import jwt, passwords
-from gateway.models import Login, RegisterUser
-from kernel.errors import ApiError, Conflict, Unauthorized
+from gateway.models import Login, RegisterUser, UpdateUser
+from kernel.errors import ApiError, Conflict, NotFound, Unauthorized
 from kernel.ids import new_id, random_token, sha256_hex
 from kernel.logs import log
 from kernel.metrics import registry
@@ -33,6 +37,18 @@ def select_user(db: TenantDB, user_id: str) -> Statement:
         "SELECT id, email, name, role, created_at, disabled_at FROM users"
         " WHERE tenant_id = ?1 AND id = ?2",
         (user_id,),
+    )
+
+
+def select_user_in_session(db: TenantDB, user_id: str, family_id: str) -> Statement:
+    """The user row plus whether the access token's session (refresh family) is still live:
+    one query per authenticated request, on the (tenant_id, family_id) index."""
+    return db.statement(
+        "SELECT id, email, name, role, created_at, disabled_at, EXISTS ("
+        "SELECT 1 FROM refresh_tokens r WHERE r.tenant_id = ?1 AND r.family_id = ?3"
+        " AND r.user_id = ?2 AND r.revoked_at IS NULL) AS session_live"
+        " FROM users WHERE tenant_id = ?1 AND id = ?2",
+        (user_id, family_id),
     )
 
 
@@ -108,6 +124,32 @@ def revoke_family(db: TenantDB, family_id: str) -> Statement:
     )
 
 
+def revoke_user_sessions(db: TenantDB, user_id: str) -> Statement:
+    return db.statement(
+        f"UPDATE refresh_tokens SET revoked_at = {NOW}"
+        " WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        (user_id,),
+    )
+
+
+def set_role(db: TenantDB, user_id: str, role: str) -> Statement:
+    return db.statement(
+        "UPDATE users SET role = ?3 WHERE tenant_id = ?1 AND id = ?2", (user_id, role)
+    )
+
+
+def set_disabled(db: TenantDB, user_id: str, disabled: bool) -> Statement:
+    if disabled:  # keep the first disabling time when disabled twice
+        return db.statement(
+            f"UPDATE users SET disabled_at = COALESCE(disabled_at, {NOW})"
+            " WHERE tenant_id = ?1 AND id = ?2",
+            (user_id,),
+        )
+    return db.statement(
+        "UPDATE users SET disabled_at = NULL WHERE tenant_id = ?1 AND id = ?2", (user_id,)
+    )
+
+
 # --- flows ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Identity:
@@ -171,6 +213,36 @@ class Identity:
             tdb, str(row["user_id"]), str(users[0]["role"]), str(row["family_id"])
         )
 
+    async def logout(self, scope: TenantScope, user_id: str, family_id: str) -> None:
+        """End one session: its refresh tokens and, through `sid`, its access tokens."""
+        tdb = TenantDB(self.db, scope)
+        await tdb.run(revoke_family(tdb, family_id))
+        log("logout", tenant=scope.tenant_id, user=user_id, family=family_id)
+
+    async def update(self, scope: TenantScope, user_id: str, body: UpdateUser) -> dict[str, Any]:
+        """Admins change a role or disable/enable a user. A role change applies from the next
+        request (the row is re-read on every one); disabling also ends every session, so
+        enabling again needs a fresh login."""
+        tdb = TenantDB(self.db, scope)
+        if not (await tdb.run(select_user(tdb, user_id))).rows:
+            raise NotFound(f"user {user_id} not found")
+        statements = []
+        if body.role is not None:
+            statements.append(set_role(tdb, user_id, body.role))
+        if body.disabled is not None:
+            statements.append(set_disabled(tdb, user_id, body.disabled))
+        if body.disabled:
+            statements.append(revoke_user_sessions(tdb, user_id))
+        await tdb.batch(statements)
+        log(
+            "user_updated",
+            tenant=scope.tenant_id,
+            user=user_id,
+            role=body.role,
+            disabled=body.disabled,
+        )
+        return dict((await tdb.run(select_user(tdb, user_id))).rows[0])
+
     async def _reuse(self, tdb: TenantDB, row: dict[str, Any]) -> None:
         await tdb.run(revoke_family(tdb, str(row["family_id"])))
         log(
@@ -206,6 +278,7 @@ class Identity:
             tenant_id=tdb.scope.tenant_id,
             role=role,
             jti=new_id("at"),
+            session=family_id,
         )
         return {
             "access_token": access,

@@ -5,28 +5,31 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from ingest import jobs, store
+from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
 from kernel.api import TenantSettings
 from kernel.app import WorkerApp
 from kernel.env import Bindings, resolve
-from kernel.errors import BadRequest, NotFound, ValidationFailed
+from kernel.errors import BadRequest, NotFound
 from kernel.http import Request, Response, json_response
-from kernel.ids import new_id
+from kernel.ids import new_id, new_request_id
 from kernel.internal import add_internal_routes
 from kernel.logs import log
+from kernel.paging import page_params
 from kernel.ports import Statement
 from kernel.router import Router
+from kernel.runtime import background
 from kernel.services import PRINCIPAL_HEADER, call
 from kernel.tenancy import TenantDB, TenantScope, scope_from_request
 
 _DOCUMENT_ID = re.compile(r"^d_[0-9a-f]{24}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 SWEEP_BATCH = 20
 
 
@@ -58,58 +61,37 @@ class Ingest:
             bindings.var("EDGERAG_INGEST_SLICE_SECONDS") or jobs.DEFAULT_SLICE_SECONDS
         )
 
-    async def _settings(self, db: TenantDB) -> tuple[jobs.ChunkSettings, int]:
+    async def _settings(self, db: TenantDB) -> tuple[dict[str, Any], IngestSettings]:
         rows = (await db.run(store.select_settings(db))).rows
-        row = rows[0] if rows else {}
-        default_max = int(self.b.var("EDGERAG_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES)
-        tokens, overlap = row.get("chunk_tokens"), row.get("chunk_overlap")
-        settings = jobs.ChunkSettings(
-            max_tokens=jobs.DEFAULT_MAX_TOKENS if tokens is None else int(tokens),
-            overlap_tokens=jobs.DEFAULT_OVERLAP_TOKENS if overlap is None else int(overlap),
-        )
-        upload_limit = row.get("max_upload_bytes")
-        return settings, default_max if upload_limit is None else min(
-            int(upload_limit), default_max
-        )
+        row = dict(rows[0]) if rows else {}
+        return row, effective(self.b, row)
 
     async def get_settings(self, request: Request) -> Response:
         db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
-        settings, max_bytes = await self._settings(db)
-        return json_response(
-            {
-                "chunk_tokens": settings.max_tokens,
-                "chunk_overlap": settings.overlap_tokens,
-                "max_upload_bytes": max_bytes,
-            }
-        )
+        _, current = await self._settings(db)
+        return json_response(current.public())
 
     async def update_settings(self, request: Request) -> Response:
         db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
-        current, max_bytes = await self._settings(db)
-        change = request.model(TenantSettings)
-        tokens = change.chunk_tokens if change.chunk_tokens is not None else current.max_tokens
-        overlap = (
-            change.chunk_overlap if change.chunk_overlap is not None else current.overlap_tokens
-        )
-        if overlap >= tokens:
-            raise ValidationFailed("chunk_overlap: must be smaller than chunk_tokens")
-        ceiling = int(self.b.var("EDGERAG_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES)
-        if change.max_upload_bytes is not None and change.max_upload_bytes > ceiling:
-            raise ValidationFailed(f"max_upload_bytes: this deployment allows at most {ceiling}")
-        await db.run(
-            store.upsert_settings(db, tokens, overlap, change.max_upload_bytes or max_bytes)
-        )
+        row, _ = await self._settings(db)
+        new = apply_change(self.b, row, request.model(TenantSettings))
+        await db.run(store.upsert_settings(db, new))
         return await self.get_settings(request)
 
     # --- writes --------------------------------------------------------------------------
     async def _accept(self, request: Request, document_id: str, new_document: bool) -> Response:
         scope = scope_from_request(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
-        settings, max_bytes = await self._settings(db)
+        _, current = await self._settings(db)
         key = request.header("idempotency-key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise BadRequest("Idempotency-Key must be 1-255 visible ASCII characters")
-        upload = await read_upload(request, max_bytes=max_bytes, outbound=self.b.outbound)
+        upload = await read_upload(
+            request,
+            max_bytes=current.max_upload_bytes,
+            outbound=self.b.outbound,
+            replacing=not new_document,
+        )
         status, body = await jobs.accept(
             self.b,
             scope,
@@ -117,7 +99,9 @@ class Ingest:
             document_id=document_id,
             new_document=new_document,
             owner_id=request.header(PRINCIPAL_HEADER),
-            settings=settings,
+            settings=jobs.ChunkSettings(
+                current.chunk_tokens, current.chunk_overlap, limits=current.limits
+            ),
             idempotency_key=key,
         )
         if status == 202:
@@ -133,15 +117,32 @@ class Ingest:
     def _schedule(
         self, request: Request, scope: TenantScope, document_id: str, version: int
     ) -> None:
+        self._run_job(request.request_id, request.wait_until, scope, document_id, version)
+
+    async def _continue_elsewhere(
+        self, request_id: str, scope: TenantScope, document_id: str, version: int
+    ) -> int:
+        """Run the job in a fresh invocation of this Worker (its own time and limits)."""
+        response = await call(
+            self.b.service("SELF"),
+            "POST",
+            "/internal/ingest/continue",
+            request_id=request_id,
+            tenant_id=scope.tenant_id,
+            payload={"document_id": document_id, "version": version},
+        )
+        return response.status
+
+    def _run_job(
+        self,
+        request_id: str,
+        wait_until: Callable[[Any], None] | None,
+        scope: TenantScope,
+        document_id: str,
+        version: int,
+    ) -> None:
         async def hand_over(doc: str, ver: int) -> None:
-            await call(
-                self.b.service("SELF"),
-                "POST",
-                "/internal/ingest/continue",
-                request_id=request.request_id,
-                tenant_id=scope.tenant_id,
-                payload={"document_id": doc, "version": ver},
-            )
+            await self._continue_elsewhere(request_id, scope, doc, ver)
 
         async def run() -> None:
             try:
@@ -152,18 +153,18 @@ class Ingest:
                     version,
                     slice_seconds=self.slice_seconds,
                     hand_over=hand_over if "SELF" in self.b.services else None,
-                    request_id=request.request_id,
+                    request_id=request_id,
                 )
             except Exception as exc:  # background work must log, never crash the isolate
                 log(
                     "ingest_background_error",
                     level="error",
-                    request_id=request.request_id,
+                    request_id=request_id,
                     error=repr(exc)[:300],
                 )
 
-        if request.wait_until is not None:
-            request.wait_until(run())
+        if wait_until is not None:
+            wait_until(run())
 
     async def continue_job(self, request: Request) -> Response:
         ref = request.model(JobRef)
@@ -171,18 +172,37 @@ class Ingest:
         return json_response({"scheduled": True}, 202)
 
     async def sweep(self, request: Request) -> Response:
-        """Resume jobs whose lease expired (a crash or restart mid-document). Cron-driven."""
+        """The cron's work on demand (operators, tests): see `sweep_pending`."""
+        resumed = await self.sweep_pending(request.request_id, request.wait_until)
+        return json_response({"resumed": resumed})
+
+    async def sweep_pending(
+        self, request_id: str, wait_until: Callable[[Any], None] | None, *, cron: str = ""
+    ) -> int:
+        """Resume jobs nobody holds: queued ones whose first run never started (an evicted
+        isolate) and processing ones whose lease expired or was released (crash, retry).
+        Each goes to its own invocation through SELF, so one sweep's budget is not shared by
+        twenty documents. Run by the cron trigger (entry.py `scheduled`)."""
         db = self.b.need(self.b.db, "DB")
         stmt: Statement = store.pending_versions(time.time(), SWEEP_BATCH)
         rows = (await db.execute(stmt.sql, stmt.params)).rows
         for row in rows:
-            self._schedule(
-                request,
-                TenantScope(str(row["tenant_id"])),
-                str(row["document_id"]),
-                int(row["version"]),
-            )
-        return json_response({"resumed": len(rows)})
+            scope = TenantScope(str(row["tenant_id"]))
+            document_id, version = str(row["document_id"]), int(row["version"])
+            if "SELF" in self.b.services:
+                try:
+                    status = await self._continue_elsewhere(request_id, scope, document_id, version)
+                except Exception as exc:
+                    status, error = 0, repr(exc)[:300]
+                else:
+                    error = ""
+                if status == 202:
+                    continue
+                # Run it in this invocation rather than not at all.
+                log("ingest_sweep_handover_failed", level="error", status=status, error=error)
+            self._run_job(request_id, wait_until, scope, document_id, version)
+        log("ingest_sweep", request_id=request_id, cron=cron, resumed=len(rows))
+        return len(rows)
 
     async def delete(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -212,15 +232,9 @@ class Ingest:
     async def list(self, request: Request) -> Response:
         scope = scope_from_request(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
-        try:
-            limit = min(max(int(request.query.get("limit", "100")), 1), 500)
-        except ValueError as exc:
-            raise BadRequest("limit must be an integer") from exc
-        rows = (
-            await db.run(
-                store.select_documents(db, limit + 1, request.query.get("after"), scope.viewer)
-            )
-        ).rows
+        page = page_params(request.query, cursor=_DOCUMENT_ID)
+        limit = page.limit
+        rows = (await db.run(store.select_documents(db, limit + 1, page.after, scope.viewer))).rows
         documents = [_decode(r) for r in rows[:limit]]
         cursor = documents[-1]["id"] if len(rows) > limit else None
         return json_response({"documents": documents, "next_cursor": cursor})
@@ -273,6 +287,22 @@ class Ingest:
         )
 
 
+class IngestApp(WorkerApp):
+    """The routes plus the cron handler, built once per env (kernel.runtime.cached_app)."""
+
+    def __init__(self, ingest: Ingest, router: Router) -> None:
+        super().__init__("ingest", router)
+        self.ingest = ingest
+
+
+async def run_scheduled(app: WorkerApp, controller: Any, ctx: Any) -> int:
+    """entry.py `scheduled`: the cron sweep, with no HTTP request involved."""
+    assert isinstance(app, IngestApp), app
+    return await app.ingest.sweep_pending(
+        new_request_id(), background(ctx), cron=str(getattr(controller, "cron", ""))
+    )
+
+
 def build_app(raw_env: Any) -> WorkerApp:
     ingest = Ingest(bindings := resolve("ingest", raw_env, {"SELF": "ingest"}, outbound=True))
     router = Router()
@@ -288,4 +318,4 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/internal/ingest/continue", ingest.continue_job)
     router.add("POST", "/internal/ingest/sweep", ingest.sweep)
     add_internal_routes(router, bindings)
-    return WorkerApp("ingest", router)
+    return IngestApp(ingest, router)

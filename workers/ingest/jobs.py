@@ -18,19 +18,27 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest import store
 from ingest.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, chunk_text
-from ingest.extract import Extracted, extract
+from ingest.extract import DocumentTooLarge, Extracted, Limits, extract
 from ingest.uploads import Upload
+from kernel.api import MAX_TITLE_CHARS, as_label
 from kernel.env import Bindings
 from kernel.errors import ApiError, Conflict, NotFound, ValidationFailed
 from kernel.ids import chunk_id, sha256_hex
 from kernel.inference import embed
 from kernel.logs import log
-from kernel.ports import AI_MAX_EMBED_BATCH, BindingError, Statement, Vector
+from kernel.ports import (
+    AI_MAX_EMBED_BATCH,
+    BindingError,
+    BindingLimitError,
+    Database,
+    Statement,
+    Vector,
+)
 from kernel.tenancy import TenantDB, TenantScope
 from kernel.wordpiece import count_tokens
 
@@ -45,6 +53,7 @@ Continue = Callable[[str, int], Awaitable[None]]
 class ChunkSettings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+    limits: Limits = field(default_factory=Limits)
 
 
 def plan_placements(
@@ -72,6 +81,30 @@ def plan_placements(
     return placements, tokens
 
 
+def changed_labels(doc: dict[str, Any], upload: Upload) -> store.DocumentLabels:
+    """What a PUT changes at document level: only fields it sent, and only if they differ.
+
+    Visibility is refused rather than dropped: every stored vector carries it (search filters
+    on it in Vectorize), so it cannot change by rewriting the document row.
+    """
+    if "visibility" in upload.given and upload.visibility != doc["visibility"]:
+        raise ValidationFailed(
+            f"visibility: a PUT cannot change it (the document is {doc['visibility']!r});"
+            " upload a new document with the visibility you want, then delete this one"
+        )
+    tags = upload.tags if "tags" in upload.given else None
+    metadata = upload.metadata if "metadata" in upload.given else None
+    return store.DocumentLabels(
+        title=upload.title if upload.title not in (None, doc["title"]) else None,
+        tags=tags if tags is not None and tags != json.loads(doc["tags"] or "[]") else None,
+        metadata=(
+            metadata
+            if metadata is not None and metadata != json.loads(doc["metadata"] or "{}")
+            else None
+        ),
+    )
+
+
 def request_fingerprint(upload: Upload, content_hash: str) -> str:
     return sha256_hex(
         json.dumps(
@@ -94,8 +127,10 @@ async def _first(db: TenantDB, statement: Statement) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-async def replay_idempotent(db: TenantDB, key: str, fingerprint: str) -> dict[str, Any] | None:
-    row = await _first(db, store.select_idempotency(db, key))
+async def replay_idempotent(
+    db: TenantDB, principal_id: str, key: str, fingerprint: str
+) -> dict[str, Any] | None:
+    row = await _first(db, store.select_idempotency(db, principal_id, key))
     if row is None:
         return None
     if row["request_hash"] != fingerprint:
@@ -129,18 +164,24 @@ async def accept(
     content_hash = sha256_hex(upload.data)
     fingerprint = request_fingerprint(upload, content_hash)
     if idempotency_key:
-        replay = await replay_idempotent(db, idempotency_key, fingerprint)
+        replay = await replay_idempotent(db, owner_id or "", idempotency_key, fingerprint)
         if replay is not None:
             return 200, replay
 
     version = 1
+    labels = store.DocumentLabels()
     if not new_document:
         doc = await _first(db, store.select_document(db, document_id))
         if doc is None:
             raise NotFound(f"document {document_id} not found")
+        labels = changed_labels(doc, upload)
         latest = await _first(db, store.select_version(db, document_id, int(doc["latest_version"])))
         if latest and latest["content_hash"] == content_hash and latest["status"] != "failed":
-            # Unchanged: nothing is extracted, embedded or written.
+            # Same content: nothing is extracted or embedded; changed labels are applied in place.
+            if labels:
+                await db.batch(
+                    [store.update_labels(db, document_id, labels), store.bump_corpus_version(db)]
+                )
             return 200, {
                 "document_id": document_id,
                 "version": int(latest["version"]),
@@ -149,10 +190,16 @@ async def accept(
             }
         version = int(doc["latest_version"]) + 1
 
-    kind, extracted = extract(upload.data, upload.content_type, upload.filename)
+    kind, extracted = extract(upload.data, upload.content_type, upload.filename, settings.limits)
     placements, _ = plan_placements(scope, document_id, extracted, settings)
     if not placements:
         raise ValidationFailed("the document has no text to index", code="unprocessable_document")
+    most = settings.limits.max_chunks
+    if len(placements) > most:
+        raise DocumentTooLarge(
+            f"the document makes {len(placements):,} chunks (limit max_chunks = {most});"
+            " split it into smaller files or raise chunk_tokens"
+        )
 
     original_key = scope.r2_key("originals", content_hash)
     text_key = scope.r2_key("texts", document_id, f"v{version}.json")
@@ -182,7 +229,13 @@ async def accept(
         page_count=len(extracted.pages) or None,
         chunk_count=len(placements),
     )
-    title = upload.title or extracted.title or upload.source_url or upload.filename or "Untitled"
+    title = (
+        upload.title
+        or as_label(extracted.title, MAX_TITLE_CHARS)
+        or as_label(upload.source_url, MAX_TITLE_CHARS)
+        or upload.filename
+        or "Untitled"
+    )
     statements: list[Statement] = []
     if new_document:
         statements.append(
@@ -197,12 +250,17 @@ async def accept(
             )
         )
     else:
-        statements.append(store.bump_latest_version(db, document_id, version, upload.title))
+        statements.append(store.bump_latest_version(db, document_id, version, labels))
     statements.append(store.insert_version(db, row))
     statements += store.insert_placements(db, document_id, version, placements)
+    statements += store.insert_pages(
+        db, document_id, version, [(p.number, p.char_start, p.char_end) for p in extracted.pages]
+    )
     if idempotency_key:
         statements.append(
-            store.insert_idempotency(db, idempotency_key, fingerprint, document_id, version)
+            store.insert_idempotency(
+                db, owner_id or "", idempotency_key, fingerprint, document_id, version
+            )
         )
     try:
         await db.batch(statements)
@@ -252,16 +310,18 @@ async def process(
     claim = await db.run(store.claim_version(db, document_id, version, time.time(), LEASE_SECONDS))
     if claim.changes != 1:
         return "not_claimed"  # finished, failed, or another invocation holds the lease
-    row = await _first(db, store.select_version(db, document_id, version))
-    assert row is not None
-    doc = await _first(db, store.select_document(db, document_id, include_deleted=True))
-    # visibility and owner_id: the search filters on them in Vectorize (rag/filters.py).
-    vector_metadata = {
-        "document_id": document_id,
-        "visibility": str(doc["visibility"]) if doc else "private",
-        "owner_id": str(doc["owner_id"] or "") if doc else "",
-    }
-    try:
+    attempts = 1
+    try:  # from here on, every failure ends in `failed` or a recorded retry (never a stall)
+        row = await _first(db, store.select_version(db, document_id, version))
+        assert row is not None, f"version {version} of {document_id} vanished"
+        attempts = int(row["attempts"])  # claim_version counted this attempt
+        doc = await _first(db, store.select_document(db, document_id, include_deleted=True))
+        # visibility and owner_id: the search filters on them in Vectorize (rag/filters.py).
+        vector_metadata = {
+            "document_id": document_id,
+            "visibility": str(doc["visibility"]) if doc else "private",
+            "owner_id": str(doc["owner_id"] or "") if doc else "",
+        }
         text: str | None = None
         while True:
             missing = (
@@ -315,8 +375,8 @@ async def process(
         )
         return "ready"
     except Exception as exc:
-        attempts = int(row["attempts"]) + 1
-        reason = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
+        permanent = is_permanent(exc)
         log(
             "ingest_error",
             level="error",
@@ -325,13 +385,69 @@ async def process(
             document_id=document_id,
             version=version,
             attempt=attempts,
+            permanent=permanent,
             error=reason[:300],
         )
-        if attempts >= MAX_ATTEMPTS:
-            await fail(b, db, document_id, version, reason[:500])
+        if permanent or attempts >= MAX_ATTEMPTS:
+            tried = "" if permanent else f" (tried {attempts} times)"
+            await fail(
+                b,
+                db,
+                document_id,
+                version,
+                f"processing failed{tried}: {reason[:400]}. Nothing of this version was kept;"
+                " upload the document again to retry.",
+            )
             return "failed"
-        await db.run(store.release_lease(db, document_id, version))  # the sweeper retries
+        # The sweeper (cron) retries; until then the status says what went wrong.
+        await db.run(
+            store.note_retry(
+                db,
+                document_id,
+                version,
+                f"attempt {attempts} of {MAX_ATTEMPTS} failed: {reason[:400]}; retrying"
+                " automatically in a few minutes",
+            )
+        )
         return "retry"
+
+
+# Failures that the same input will hit again: retrying them only delays the answer.
+_PERMANENT = (
+    BindingLimitError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__
+    return chain
+
+
+def is_permanent(exc: BaseException) -> bool:
+    for cause in _causes(exc):
+        if isinstance(cause, ApiError):
+            if cause.status < 500:
+                return True
+        elif isinstance(cause, _PERMANENT):
+            return True
+    return False
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a person reads in the status: the platform's own words, not a traceback."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def fail(b: Bindings, db: TenantDB, document_id: str, version: int, reason: str) -> None:
@@ -375,3 +491,19 @@ async def purge(b: Bindings, scope: TenantScope, document_id: str) -> None:
     }
     if doomed:
         await b.need(b.blobs, "R2").delete(sorted(doomed))
+
+
+async def release_orphaned_leases(db: Database) -> int:
+    """Release every lease a processing job holds, so the next sweep resumes it at once.
+
+    Only a host that knows every holder is gone may call this: the emulator's dev server at
+    start, which holds its data directory exclusively, so every lease it finds belonged to a
+    process that died. Cloudflare never can know that (isolates of one Worker run concurrently
+    anywhere), so there a lease only expires (LEASE_SECONDS after its last renewal) and the
+    cron sweep picks the job up then. See docs/decisions.md.
+    """
+    result = await db.execute(
+        "UPDATE document_versions SET lease_until = NULL"
+        " WHERE status = 'processing' AND lease_until IS NOT NULL"
+    )
+    return result.changes

@@ -34,6 +34,25 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class DocumentLabels:
+    """Document-level fields a PUT may change; None keeps the stored value."""
+
+    title: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, object] | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.title, self.tags, self.metadata))
+
+    def params(self) -> tuple[str | None, str | None, str | None]:
+        return (
+            self.title,
+            None if self.tags is None else json.dumps(self.tags),
+            None if self.metadata is None else json.dumps(self.metadata, sort_keys=True),
+        )
+
+
+@dataclass(frozen=True)
 class ChunkPlacement:
     position: int
     chunk_id: str
@@ -93,12 +112,24 @@ def insert_document(
 
 
 def bump_latest_version(
-    db: TenantDB, document_id: str, version: int, title: str | None
+    db: TenantDB, document_id: str, version: int, labels: DocumentLabels
 ) -> Statement:
+    """Claim the next version number; labels the caller sent change now, the rest are kept."""
     return db.statement(
-        f"UPDATE documents SET latest_version = ?3, title = COALESCE(?4, title), updated_at = {NOW}"
+        f"UPDATE documents SET latest_version = ?3, title = COALESCE(?4, title),"
+        f" tags = COALESCE(?5, tags), metadata = COALESCE(?6, metadata), updated_at = {NOW}"
         " WHERE tenant_id = ?1 AND id = ?2 AND latest_version = ?3 - 1",
-        (document_id, version, title),
+        (document_id, version, *labels.params()),
+    )
+
+
+def update_labels(db: TenantDB, document_id: str, labels: DocumentLabels) -> Statement:
+    """A metadata-only change (same content): the document row only, no new version."""
+    return db.statement(
+        f"UPDATE documents SET title = COALESCE(?2, title), tags = COALESCE(?3, tags),"
+        f" metadata = COALESCE(?4, metadata), updated_at = {NOW}"
+        " WHERE tenant_id = ?1 AND id = ?5 AND deleted_at IS NULL",
+        (*labels.params(), document_id),
     )
 
 
@@ -117,8 +148,8 @@ def select_documents(
     """A page of documents the viewer may see (kernel.tenancy.Viewer; None = all)."""
     seen, seen_params = viewer.sql("d", 4) if viewer is not None else ("", [])
     return db.statement(
-        "SELECT d.id, d.title, d.visibility, d.tags, d.live_version, d.latest_version, d.created_at,"
-        " d.updated_at, v.status, v.kind, v.size_bytes, v.page_count, v.chunk_count, v.content_hash"
+        "SELECT d.id, d.title, d.visibility, d.owner_id, d.tags, d.metadata, d.live_version,"
+        " d.latest_version, d.created_at, d.updated_at, v.status, v.kind, v.size_bytes, v.page_count, v.chunk_count, v.content_hash"
         " FROM documents d JOIN document_versions v ON v.tenant_id = d.tenant_id"
         " AND v.document_id = d.id AND v.version = d.latest_version"
         f" WHERE d.tenant_id = ?1 AND d.deleted_at IS NULL AND d.id > ?2{seen}"
@@ -193,8 +224,12 @@ def claim_version(
 
 
 def renew_lease(db: TenantDB, document_id: str, version: int, until: float) -> Statement:
+    """Extend the lease after a persisted slice. Progress proves the job is not stuck, so the
+    attempt count restarts at this attempt: `attempts` counts claims in a row that made no
+    progress (crash loops stay bounded; hand-overs of a long document are not failures)."""
     return db.statement(
-        "UPDATE document_versions SET lease_until = ?4 WHERE tenant_id = ?1 AND document_id = ?2"
+        "UPDATE document_versions SET lease_until = ?4, attempts = 1"
+        " WHERE tenant_id = ?1 AND document_id = ?2"
         " AND version = ?3 AND status = 'processing'",
         (document_id, version, until),
     )
@@ -205,6 +240,15 @@ def release_lease(db: TenantDB, document_id: str, version: int) -> Statement:
         "UPDATE document_versions SET lease_until = NULL WHERE tenant_id = ?1 AND document_id = ?2"
         " AND version = ?3 AND status = 'processing'",
         (document_id, version),
+    )
+
+
+def note_retry(db: TenantDB, document_id: str, version: int, error: str) -> Statement:
+    """Release the lease of a failed attempt and say why, so the status never shows a bare stall."""
+    return db.statement(
+        f"UPDATE document_versions SET lease_until = NULL, error = ?4, updated_at = {NOW}"
+        " WHERE tenant_id = ?1 AND document_id = ?2 AND version = ?3 AND status = 'processing'",
+        (document_id, version, error),
     )
 
 
@@ -276,6 +320,17 @@ def insert_placements(
             )
             for r in rows
         ],
+    )
+
+
+def insert_pages(
+    db: TenantDB, document_id: str, version: int, pages: Sequence[tuple[int, int, int]]
+) -> list[Statement]:
+    """(page, char_start, char_end) of the version's text: rag reports the page of a quote."""
+    return multi_row_insert(
+        db,
+        "INSERT INTO version_pages (tenant_id, document_id, version, page, char_start, char_end)",
+        [(document_id, version, page, start, end) for page, start, end in pages],
     )
 
 
@@ -397,6 +452,9 @@ def purge_rows(db: TenantDB, document_id: str) -> list[Statement]:
             "DELETE FROM version_chunks WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)
         ),
         db.statement(
+            "DELETE FROM version_pages WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)
+        ),
+        db.statement(
             "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND document_id = ?2", (document_id,)
         ),
         db.statement(
@@ -418,37 +476,50 @@ def blob_keys(db: TenantDB, document_id: str) -> Statement:
 
 
 # --- idempotency and settings ------------------------------------------------------------
-def select_idempotency(db: TenantDB, key: str) -> Statement:
+def select_idempotency(db: TenantDB, principal_id: str, key: str) -> Statement:
+    """Keys are the caller's own: another member of the tenant never sees the same row."""
     return db.statement(
-        "SELECT request_hash, document_id, version FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
-        (key,),
+        "SELECT request_hash, document_id, version FROM idempotency_keys"
+        " WHERE tenant_id = ?1 AND principal_id = ?2 AND key = ?3",
+        (principal_id, key),
     )
 
 
 def insert_idempotency(
-    db: TenantDB, key: str, request_hash: str, document_id: str, version: int
+    db: TenantDB, principal_id: str, key: str, request_hash: str, document_id: str, version: int
 ) -> Statement:
     return db.statement(
-        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, document_id, version)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)",
-        (key, request_hash, document_id, version),
+        "INSERT INTO idempotency_keys (tenant_id, principal_id, key, request_hash, document_id,"
+        " version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (principal_id, key, request_hash, document_id, version),
     )
 
 
 def select_settings(db: TenantDB) -> Statement:
     return db.statement(
-        "SELECT chunk_tokens, chunk_overlap, max_upload_bytes FROM tenant_settings WHERE tenant_id = ?1"
+        "SELECT chunk_tokens, chunk_overlap, max_upload_bytes, max_inflated_bytes, max_text_chars,"
+        " max_chunks FROM tenant_settings WHERE tenant_id = ?1"
     )
 
 
-def upsert_settings(
-    db: TenantDB, chunk_tokens: int, chunk_overlap: int, max_upload_bytes: int
-) -> Statement:
+_SETTINGS = (
+    "chunk_tokens",
+    "chunk_overlap",
+    "max_upload_bytes",
+    "max_inflated_bytes",
+    "max_text_chars",
+    "max_chunks",
+)
+
+
+def upsert_settings(db: TenantDB, values: dict[str, object]) -> Statement:
+    """Store the tenant's own values (None = the deployment default) for every column."""
+    marks = ", ".join(f"?{i + 2}" for i in range(len(_SETTINGS)))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _SETTINGS)
     return db.statement(
-        "INSERT INTO tenant_settings (tenant_id, chunk_tokens, chunk_overlap, max_upload_bytes)"
-        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id) DO UPDATE SET chunk_tokens = excluded.chunk_tokens,"
-        f" chunk_overlap = excluded.chunk_overlap, max_upload_bytes = excluded.max_upload_bytes, updated_at = {NOW}",
-        (chunk_tokens, chunk_overlap, max_upload_bytes),
+        f"INSERT INTO tenant_settings (tenant_id, {', '.join(_SETTINGS)}) VALUES (?1, {marks})"
+        f" ON CONFLICT (tenant_id) DO UPDATE SET {updates}, updated_at = {NOW}",
+        [values.get(c) for c in _SETTINGS],  # type: ignore[misc]
     )
 
 

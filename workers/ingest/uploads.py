@@ -5,13 +5,15 @@ Everything here validates early and names the field at fault; nothing is written
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.api import DocumentOptions, JsonDocument
+from pydantic import model_validator
+
+from kernel.api import DocumentOptions, FileName, JsonDocument
 from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from kernel.http import Request, validate
+from kernel.jsonbounds import parse_json
 from kernel.multipart import parse_multipart
 from kernel.ports import Outbound, OutboundError
 
@@ -28,24 +30,45 @@ class Upload:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     source_url: str | None = None
+    # The options the caller actually sent: on PUT, the others keep their current value.
+    given: frozenset[str] = frozenset()
+
+
+class ReplacementDocument(JsonDocument):
+    """PUT as JSON: like POST, but an omitted title keeps the document's current one."""
+
+    @model_validator(mode="after")
+    def one_source(self) -> ReplacementDocument:  # replaces JsonDocument's (same name)
+        if (self.text is None) == (self.url is None):
+            raise ValueError("send exactly one of `text` or `url`")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is empty after removing whitespace")
+        return self
+
+
+_OPTIONS = frozenset({"title", "visibility", "tags", "metadata"})
 
 
 def _content_kind(request: Request) -> str:
     return (request.header("content-type") or "").split(";")[0].strip().lower()
 
 
-async def read_upload(request: Request, *, max_bytes: int, outbound: Outbound | None) -> Upload:
+async def read_upload(
+    request: Request, *, max_bytes: int, outbound: Outbound | None, replacing: bool = False
+) -> Upload:
     kind = _content_kind(request)
     if len(request.body) > max_bytes + 64 * 1024:  # multipart framing allowance
         raise PayloadTooLarge(f"upload is {len(request.body)} bytes; the limit is {max_bytes}")
     if kind == "multipart/form-data":
         return _from_multipart(request, max_bytes)
     if kind in ("application/json", ""):
-        doc = request.model(JsonDocument, max_bytes=max_bytes + 64 * 1024)
+        model = ReplacementDocument if replacing else JsonDocument
+        doc = request.model(model, max_bytes=max_bytes + 64 * 1024)
         options: dict[str, Any] = {
             "visibility": doc.visibility,
             "tags": doc.tags,
             "metadata": doc.metadata,
+            "given": frozenset(doc.model_fields_set & _OPTIONS),
         }
         if doc.text is not None:
             data = doc.text.encode("utf-8")
@@ -85,18 +108,24 @@ def _from_multipart(request: Request, max_bytes: int) -> Upload:
     for name in ("tags", "metadata"):
         if name in parts:
             try:
-                raw[name] = json.loads(parts[name].text())
-            except json.JSONDecodeError as exc:
-                raise ValidationFailed(f"{name}: must be JSON ({exc.msg})") from exc
+                raw[name] = parse_json(parts[name].data, what="the field")
+            except BadRequest as exc:
+                raise ValidationFailed(f"{name}: must be JSON ({exc.message})") from exc
     options = validate(DocumentOptions, raw)
+    try:
+        # The file name is shown in listings and becomes the title when none is given.
+        filename = validate(FileName, {"filename": upload.filename[-255:]}).filename
+    except ValidationFailed as exc:
+        raise ValidationFailed(f"file: {exc.message}") from exc
     return Upload(
         data=upload.data,
         content_type=upload.content_type,
-        filename=upload.filename[-255:],
+        filename=filename,
         title=options.title,
         visibility=options.visibility,
         tags=options.tags,
         metadata=options.metadata,
+        given=frozenset(raw),
     )
 
 

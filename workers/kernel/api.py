@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,13 +24,67 @@ QueryText = Annotated[
 ]
 
 
+# Characters no label may hold: C0/C1 controls (NUL, CR/LF, tab, ESC of ANSI sequences, DEL),
+# line/paragraph separators, bidi overrides and isolates (spoofed file names), lone surrogates
+# (not storable as UTF-8). Joiners (ZWJ/ZWNJ) stay: emoji and several scripts need them.
+_FORMAT = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_NOT_IN_LABEL = re.compile(f"[\x00-\x1f{_FORMAT}]")
+_NOT_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f{_FORMAT}]")  # tab and LF are text
+_NEWLINES = re.compile("\r\n?")
+
+
+def _refuse_char(found: re.Match[str], where: str) -> ValueError:
+    return ValueError(
+        f"control or format character U+{ord(found.group()):04X} is not allowed {where}"
+    )
+
+
+def _printable(value: str) -> str:
+    found = _NOT_IN_LABEL.search(value)
+    if found:
+        raise _refuse_char(found, "in a label")
+    return value.strip()
+
+
+def _label(value: str) -> str:
+    value = _printable(value)
+    if not value:
+        raise ValueError("empty after removing whitespace")
+    return value
+
+
+def _text(value: str) -> str:
+    value = _NEWLINES.sub("\n", value)  # CR alone would let a value rewrite a terminal line
+    found = _NOT_IN_TEXT.search(value)
+    if found:
+        raise _refuse_char(found, "(only tab and newline may appear)")
+    return value
+
+
+def as_label(value: str | None, max_length: int) -> str | None:
+    """A title the document itself supplied (HTML <title>, PDF/DOCX metadata, a URL): not the
+    user's to fix, so its control characters become spaces instead of refusing the document."""
+    if not value:
+        return None
+    cleaned = " ".join(_NOT_IN_LABEL.sub(" ", value).split())[:max_length].strip()
+    return cleaned or None
+
+
+# One line of user-chosen text that names something (title, tag, name): printable, trimmed,
+# not blank. Length bounds go at each use: Annotated[Label, Field(max_length=...)].
+Label = Annotated[str, AfterValidator(_label)]
+# Short multi-line text (metadata values): as Label, but tab and newline are allowed and kept.
+LabelText = Annotated[str, AfterValidator(_text)]
+
+
 class Strict(BaseModel):
     # Unknown fields are errors, not silently ignored: a typo must not change behaviour.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Strict types: `true` or "5" is not an integer, "0.5" not a number, 1 not a boolean.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class CreateTenant(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[Label, Field(min_length=1, max_length=200)]
 
 
 class TenantCreated(BaseModel):
@@ -44,11 +99,17 @@ MAX_METADATA_BYTES = 8 * 1024
 Visibility = Literal["tenant", "private", "students"]
 
 
+MetadataKey = Annotated[Label, Field(min_length=1, max_length=64)]
+
+
 class DocumentOptions(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_CHARS)
+    title: Annotated[Label, Field(min_length=1, max_length=MAX_TITLE_CHARS)] | None = None
     visibility: Visibility = "tenant"
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # Blank tags are dropped (and duplicates merged) below; control characters are refused.
+    tags: list[Annotated[str, AfterValidator(_printable)]] = Field(
+        default_factory=list, max_length=32
+    )
+    metadata: dict[MetadataKey, LabelText | int | float | bool] = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
@@ -64,6 +125,12 @@ class DocumentOptions(Strict):
         if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON")
         return metadata
+
+
+class FileName(Strict):
+    """The name of an uploaded file part (multipart `filename`), checked like any label."""
+
+    filename: Annotated[Label, Field(min_length=1, max_length=255)]
 
 
 class JsonDocument(DocumentOptions):
@@ -88,6 +155,10 @@ class TenantSettings(Strict):
     chunk_tokens: int | None = Field(default=None, ge=16, le=254)
     chunk_overlap: int | None = Field(default=None, ge=0, le=200)
     max_upload_bytes: int | None = Field(default=None, ge=1024)
+    # What one document may become (issue 9): lower than the deployment's ceiling, never above.
+    max_inflated_bytes: int | None = Field(default=None, ge=64 * 1024)
+    max_text_chars: int | None = Field(default=None, ge=1000)
+    max_chunks: int | None = Field(default=None, ge=1)
 
 
 class DocumentAccepted(BaseModel):
@@ -125,7 +196,9 @@ class SearchHit(BaseModel):
     text: str
     score: float  # the fused score (RRF or weighted), higher is better
     rerank_score: float | None = None  # when reranked, results are ordered by this
-    page: int | None = None
+    page: int | None = None  # the page the chunk starts on (= page_start); None: not paged
+    page_start: int | None = None
+    page_end: int | None = None  # the page of the chunk's last character
     char_start: int
     char_end: int
     dense_rank: int | None = None  # 1-based rank in each retriever, None if it missed
@@ -153,7 +226,8 @@ class Citation(BaseModel):
     chunk_id: str
     title: str
     version: int
-    page: int | None
+    page: int | None  # the page holding the quote's first character; None: not paged
+    page_end: int | None = None  # the page of its last character (≠ page across a break)
     char_start: int  # into the document version's stored extracted text
     char_end: int
     quote: str  # == stored text[char_start:char_end], verified before returning
@@ -171,7 +245,7 @@ class AnswerResponse(BaseModel):
 
 
 class CreateSession(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Annotated[Label, Field(min_length=1, max_length=200)] | None = None
 
 
 class ChatMessageRequest(Strict):

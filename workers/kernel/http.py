@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, ValidationError
 
 from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from kernel.jsonbounds import parse_json
 
 DEFAULT_MAX_JSON_BYTES = 1 * 1024 * 1024
 
@@ -57,14 +58,8 @@ class Request:
             raise UnsupportedMediaType(f"expected application/json, got {content_type!r}")
         if not self.body:
             raise BadRequest("request body is empty; expected a JSON object")
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise BadRequest("request body is not valid UTF-8") from exc
-        except json.JSONDecodeError as exc:
-            raise BadRequest(
-                f"request body is not valid JSON: {exc.msg} at position {exc.pos}"
-            ) from exc
+        # Bounded: hostile nesting or number size is a 400 `invalid_json`, never a 500.
+        return parse_json(self.body)
 
     def model(self, model: type[Model], *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Model:
         """Parse and validate the JSON body; a failure names the offending field."""
@@ -75,14 +70,19 @@ def validate(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in errors
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": _message(e["msg"])}
+            for e in exc.errors(include_url=False, include_input=False)
         ]
-        raise ValidationFailed(f"{where}: {first['msg']}", details={"fields": fields}) from exc
+        first = fields[0]
+        raise ValidationFailed(
+            f"{first['field']}: {first['message']}", details={"fields": fields}
+        ) from exc
+
+
+def _message(msg: str) -> str:
+    # pydantic prefixes our validators' ValueErrors with "Value error, "; the field says enough.
+    return msg.removeprefix("Value error, ")
 
 
 @dataclass

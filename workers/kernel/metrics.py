@@ -7,6 +7,7 @@ registry with each Worker's `/internal/metrics`, labelled by worker.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 
 LabelSet = tuple[tuple[str, str], ...]
@@ -134,3 +135,36 @@ def merge_exposition(texts: list[str]) -> str:
         out.extend(meta[family])
         out.extend(samples[family])
     return "\n".join(out) + ("\n" if out else "")
+
+
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def without_label(text: str, label: str) -> str:
+    """The exposition with one label summed away (e.g. `tenant` for a scraper that must not
+    learn which tenants exist): samples that differ only in that label become one sample."""
+    order: list[str] = []  # comment lines and series keys, in first-seen order
+    sums: dict[str, float] = {}
+    verbatim: dict[str, str] = {}  # series seen once and untouched keep their exact line
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if line.startswith("#") or not head:
+            order.append(line)
+            continue
+        series = head
+        if "{" in head and f'{label}="' in head:
+            name, _, inner = head.partition("{")
+            kept = [(k, v) for k, v in _LABEL.findall(inner.removesuffix("}")) if k != label]
+            series = name + ("{" + ",".join(f'{k}="{v}"' for k, v in kept) + "}" if kept else "")
+        if series in sums:
+            sums[series] += float(value)
+            verbatim.pop(series, None)
+            continue
+        order.append(series)
+        sums[series] = float(value)
+        if series == head:
+            verbatim[series] = line
+    rendered = [
+        verbatim.get(item, f"{item} {_num(sums[item])}") if item in sums else item for item in order
+    ]
+    return "\n".join(rendered) + ("\n" if rendered else "")

@@ -23,12 +23,13 @@ from kernel.prompt_format import ABSTAIN_TEXT
 from kernel.services import call
 from kernel.tenancy import TenantDB, TenantScope
 from kernel.wordpiece import count_tokens
-from rag.citations import build_citations, split_claims
+from rag.citations import PageStarts, build_citations, split_claims
 from rag.search import Embedder, hybrid_search
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
 CONTEXT_TOKEN_BUDGET = 1800
 SELECTION_QUERY_CHARS = 600
+PAGE_QUERY_HITS = 24  # 4 bound parameters per hit, under D1's 100 with the tenant
 
 
 def abstention(
@@ -101,6 +102,29 @@ async def stored_chunk_texts(db: TenantDB, hits: list[SearchHit]) -> dict[str, s
     return {str(r["id"]): str(r["text"]) for r in result.rows}
 
 
+async def page_starts(db: TenantDB, hits: list[SearchHit]) -> PageStarts:
+    """Per (document, version): (char_start, page) of the pages the hits' chunks touch, sorted."""
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    paged = [h for h in hits if h.page is not None]
+    for start in range(0, len(paged), PAGE_QUERY_HITS):
+        part = paged[start : start + PAGE_QUERY_HITS]
+        ors = " OR ".join(
+            f"(p.document_id = ?{4 * i + 2} AND p.version = ?{4 * i + 3}"
+            f" AND p.char_start < ?{4 * i + 4} AND p.char_end >= ?{4 * i + 5})"
+            for i in range(len(part))
+        )
+        params = [v for h in part for v in (h.document_id, h.version, h.char_end, h.char_start)]
+        result = await db.execute(
+            "SELECT p.document_id, p.version, p.page, p.char_start FROM version_pages p"
+            f" WHERE p.tenant_id = ?1 AND ({ors})",
+            params,
+        )
+        for r in result.rows:
+            key = (str(r["document_id"]), int(r["version"]))
+            spans.setdefault(key, []).append((int(r["char_start"]), int(r["page"])))
+    return {key: sorted(set(v)) for key, v in spans.items()}
+
+
 async def answer(
     b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
 ) -> AnswerResponse:
@@ -149,8 +173,10 @@ async def answer(
     if not text or text.startswith(ABSTAIN_TEXT):
         return abstention(usage, timings)
 
-    stored = await stored_chunk_texts(TenantDB(b.need(b.db, "DB"), scope), hits)
-    answer_text, citations, seen, dropped = build_citations(split_claims(text), hits, stored)
+    db = TenantDB(b.need(b.db, "DB"), scope)
+    stored = await stored_chunk_texts(db, hits)
+    pages = await page_starts(db, hits)
+    answer_text, citations, seen, dropped = build_citations(split_claims(text), hits, stored, pages)
     metrics = registry("rag")
     metrics.inc(
         "edgerag_citations_total",

@@ -19,6 +19,7 @@ from kernel.errors import BadRequest, NotFound
 from kernel.http import Request, Response, json_response
 from kernel.inference import EMBEDDING_MODEL, embed
 from kernel.internal import add_internal_routes
+from kernel.paging import only_params
 from kernel.router import Router
 from kernel.services import PRINCIPAL_HEADER
 from kernel.tenancy import TenantDB, scope_from_request
@@ -120,6 +121,7 @@ class Rag:
         return json_response({"session_id": session_id, "title": body.title}, 201)
 
     async def list_sessions(self, request: Request) -> Response:
+        only_params(request.query)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
         rows = (await db.run(chat.select_sessions(db, self._owner(request)))).rows
         return json_response({"sessions": rows})

@@ -10,11 +10,16 @@ dropped (and counted), and a sentence left without a verified citation is droppe
 from __future__ import annotations
 
 import re
+import sys
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.api import Citation, SearchHit
 from rag.keyword import STOPWORDS
 
+# (document id, version) → sorted (char_start, page) of its pages near the cited chunks.
+PageStarts = Mapping[tuple[str, int], Sequence[tuple[int, int]]]
 MIN_OVERLAP = 0.5  # share of the claim's content words that the quoted sentence must contain
 _MARKER = re.compile(r"\s*\[(\d{1,2})\]")
 _TRAILING_MARKERS = re.compile(r"([.!?][\"')]*)((?:\s*\[\d{1,2}\])+)")
@@ -75,13 +80,24 @@ def locate(claim: str, source_text: str) -> tuple[int, str] | None:
     return best[1], best[2]
 
 
+def page_at(starts: Sequence[tuple[int, int]], offset: int, fallback: int | None) -> int | None:
+    """The page holding `offset`: the last page starting at or before it (`starts` sorted
+    (char_start, page)); `fallback` (the chunk's first page) when no span is stored."""
+    at = bisect_right(starts, (offset, sys.maxsize)) - 1
+    return starts[at][1] if at >= 0 else fallback
+
+
 def build_citations(
-    claims: list[Claim], hits: list[SearchHit], stored: dict[str, str]
+    claims: list[Claim],
+    hits: list[SearchHit],
+    stored: dict[str, str],
+    pages: PageStarts | None = None,
 ) -> tuple[str, list[Citation], int, int]:
     """(answer text, citations, markers seen, markers dropped).
 
     `stored` maps chunk id → chunk text re-read from D1 for the live version; a quote must match
-    it exactly at its offset to survive.
+    it exactly at its offset to survive. `pages` holds the page starts of the cited versions
+    (rag.answer.page_starts), so a citation names the page of its quote, not of its chunk.
     """
     citations: list[Citation] = []
     numbers: dict[tuple[str, int], int] = {}
@@ -107,6 +123,8 @@ def build_citations(
             key = (hit.chunk_id, offset)
             if key not in numbers:
                 numbers[key] = len(citations) + 1
+                start, end = hit.char_start + offset, hit.char_start + offset + len(quote)
+                starts = (pages or {}).get((hit.document_id, hit.version), [])
                 citations.append(
                     Citation(
                         n=numbers[key],
@@ -114,9 +132,10 @@ def build_citations(
                         chunk_id=hit.chunk_id,
                         title=hit.title,
                         version=hit.version,
-                        page=hit.page,
-                        char_start=hit.char_start + offset,
-                        char_end=hit.char_start + offset + len(quote),
+                        page=page_at(starts, start, hit.page),
+                        page_end=page_at(starts, max(start, end - 1), hit.page),
+                        char_start=start,
+                        char_end=end,
                         quote=quote,
                     )
                 )

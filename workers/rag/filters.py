@@ -31,6 +31,11 @@ class ResolvedFilter:
     empty: bool = False  # the filter matches nothing: skip retrieval altogether
     viewer: Viewer | None = None  # None = unrestricted (code acting for the tenant itself)
 
+    @property
+    def filtered(self) -> bool:
+        """Restricted beyond the caller's visibility (ids, tags or visibility values)."""
+        return self.document_ids is not None or bool(self.tags or self.visibility)
+
     def sql(self, first_param: int) -> tuple[str, list[SqlValue]]:
         clauses: list[str] = []
         params: list[SqlValue] = []

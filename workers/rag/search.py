@@ -19,12 +19,19 @@ from kernel.ports import VECTORIZE_MAX_TOP_K
 from kernel.tenancy import TenantDB, TenantScope
 from rag.filters import ResolvedFilter, resolve
 from rag.fusion import reciprocal_rank_fusion, weighted_fusion
-from rag.keyword import fts_query, keyword_search
+from rag.keyword import fts_query, keyword_hits
 
 HYDRATE_BATCH = 90  # ids per SELECT, under D1's 100 bound parameters with the tenant and extras
 RERANK_CANDIDATES = 20
 
 Embedder = Callable[[str], Awaitable[list[float]]]
+# The page holding a chunk's last character: the last page starting before the chunk ends.
+# Versions ingested before version_pages existed have no rows: the start page stands for both.
+PAGE_END = (
+    "COALESCE((SELECT p.page FROM version_pages p WHERE p.tenant_id = vc.tenant_id"
+    " AND p.document_id = vc.document_id AND p.version = vc.version AND p.char_start < vc.char_end"
+    " ORDER BY p.char_start DESC LIMIT 1), vc.page)"
+)
 
 
 def candidate_depth(query: SearchRequest, where: ResolvedFilter) -> int:
@@ -62,7 +69,7 @@ async def hydrate(db: TenantDB, ids: list[str], where: ResolvedFilter) -> dict[s
         clause, params = where.sql(first_param=len(part) + 2)
         result = await db.execute(
             "SELECT vc.chunk_id AS id, vc.document_id, vc.version, c.text, vc.page, vc.char_start,"
-            " vc.char_end, vc.heading_path, d.title FROM version_chunks vc"
+            f" vc.char_end, {PAGE_END} AS page_end, vc.heading_path, d.title FROM version_chunks vc"
             " JOIN documents d ON d.tenant_id = vc.tenant_id AND d.id = vc.document_id"
             " AND d.live_version = vc.version"
             " JOIN chunks c ON c.tenant_id = vc.tenant_id AND c.id = vc.chunk_id"
@@ -107,9 +114,9 @@ async def hybrid_search(
     keyword_scores: dict[str, float] = {}
     match = fts_query(query.query) if query.mode in ("hybrid", "keyword") else None
     if match is not None:
-        result = await db.run(keyword_search(db, match, depth, where))
-        keyword = [str(r["chunk_id"]) for r in result.rows]
-        keyword_scores = {str(r["chunk_id"]): float(r["score"]) for r in result.rows}
+        ranked = await keyword_hits(db, match, depth, where)
+        keyword = [cid for cid, _ in ranked]
+        keyword_scores = dict(ranked)
         lap("keyword_ms")
 
     if query.fusion == "weighted":
@@ -139,6 +146,8 @@ async def hybrid_search(
                 text=row["text"],
                 score=round(score, 6),
                 page=row["page"],
+                page_start=row["page"],
+                page_end=row["page_end"],
                 char_start=row["char_start"],
                 char_end=row["char_end"],
                 dense_rank=dense_rank.get(cid),

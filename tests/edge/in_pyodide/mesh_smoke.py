@@ -118,5 +118,5 @@ async def main(env: Any, ctx: Any) -> dict[str, Any]:
     out["answer_b"] = await _call(
         env, "POST", "/v1/answer", token=key_b, body={"query": QUERIES[1]}
     )
-    out["metrics"] = await _call(env, "GET", "/metrics", keep=200_000)
+    out["metrics"] = await _call(env, "GET", "/metrics", token=OPERATOR_TOKEN, keep=200_000)
     return out

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ingest.extract.base import Extracted, ExtractionFailed, Heading, Page
+from ingest.extract.base import (
+    DocumentTooLarge,
+    Extracted,
+    ExtractionFailed,
+    Heading,
+    Limits,
+    Page,
+)
 from ingest.extract.docx import extract_docx
 from ingest.extract.html import extract_html
 from ingest.extract.pdf import extract_pdf
@@ -16,9 +23,11 @@ from kernel.errors import UnsupportedMediaType
 
 __all__ = [
     "SUPPORTED_TYPES",
+    "DocumentTooLarge",
     "Extracted",
     "ExtractionFailed",
     "Heading",
+    "Limits",
     "Page",
     "detect_kind",
     "extract",
@@ -80,9 +89,18 @@ def detect_kind(data: bytes, content_type: str | None, filename: str | None) -> 
 
 
 def extract(
-    data: bytes, content_type: str | None = None, filename: str | None = None
+    data: bytes,
+    content_type: str | None = None,
+    filename: str | None = None,
+    limits: Limits | None = None,
 ) -> tuple[str, Extracted]:
+    """Raises ExtractionFailed (422) or DocumentTooLarge (413, naming the limit)."""
+    limits = limits or Limits()
     if not data:
         raise ExtractionFailed("the file is empty")
     kind = detect_kind(data, content_type, filename)
-    return kind, EXTRACTORS[kind](data)
+    # DOCX inflates a zip: it streams under the limits itself. PDF streams decode under the
+    # PDF reader's own budget (extract/pdf/errors.py); text and HTML never outgrow their input.
+    extracted = extract_docx(data, limits) if kind == "docx" else EXTRACTORS[kind](data)
+    limits.check_text(len(extracted.text))
+    return kind, extracted

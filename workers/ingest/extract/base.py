@@ -7,13 +7,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernel.errors import ValidationFailed
+from kernel.errors import PayloadTooLarge, ValidationFailed
+
+DEFAULT_MAX_INFLATED_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_TEXT_CHARS = 5_000_000
+DEFAULT_MAX_CHUNKS = 10_000
 
 
 class ExtractionFailed(ValidationFailed):
     """422 with a reason a person can act on ("the PDF is encrypted", not "parse error")."""
 
     code = "unprocessable_document"
+
+
+class DocumentTooLarge(PayloadTooLarge):
+    """413: the document would become more than a limit allows; the message names the setting."""
+
+    code = "document_too_large"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one document may become (tenant settings, capped by the deployment)."""
+
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES  # any decompressed part (DOCX XML)
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS  # extracted text
+    max_chunks: int = DEFAULT_MAX_CHUNKS
+
+    def check_text(self, chars: int) -> None:
+        if chars > self.max_text_chars:
+            raise DocumentTooLarge(
+                f"the document has more than {self.max_text_chars:,} characters of text"
+                f" (limit max_text_chars = {self.max_text_chars}); split it into smaller files"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""Tenant ingest settings: chunk sizes and what one document may become.
+
+Each limit has a deployment value (a Worker variable, else the default below) that is both the
+default and the ceiling: a tenant may lower its limits, never raise them past the deployment's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+from ingest.extract import Limits
+from ingest.extract.base import (
+    DEFAULT_MAX_CHUNKS,
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_MAX_TEXT_CHARS,
+)
+from kernel.api import TenantSettings
+from kernel.env import Bindings
+from kernel.errors import ValidationFailed
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# setting → (deployment variable, default)
+LIMITS: dict[str, tuple[str, int]] = {
+    "max_upload_bytes": ("EDGERAG_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+    "max_inflated_bytes": ("EDGERAG_MAX_INFLATED_BYTES", DEFAULT_MAX_INFLATED_BYTES),
+    "max_text_chars": ("EDGERAG_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+    "max_chunks": ("EDGERAG_MAX_CHUNKS", DEFAULT_MAX_CHUNKS),
+}
+COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    chunk_tokens: int
+    chunk_overlap: int
+    max_upload_bytes: int
+    limits: Limits
+
+    def public(self) -> dict[str, int]:
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_inflated_bytes": self.limits.max_inflated_bytes,
+            "max_text_chars": self.limits.max_text_chars,
+            "max_chunks": self.limits.max_chunks,
+        }
+
+
+def ceilings(b: Bindings) -> dict[str, int]:
+    return {name: int(b.var(var) or default) for name, (var, default) in LIMITS.items()}
+
+
+def effective(b: Bindings, row: dict[str, Any]) -> IngestSettings:
+    """The stored row (None = not set) resolved against the deployment's values."""
+    top = ceilings(b)
+    value = {n: top[n] if row.get(n) is None else min(int(row[n]), top[n]) for n in LIMITS}
+    tokens, overlap = row.get("chunk_tokens"), row.get("chunk_overlap")
+    return IngestSettings(
+        chunk_tokens=DEFAULT_MAX_TOKENS if tokens is None else int(tokens),
+        chunk_overlap=DEFAULT_OVERLAP_TOKENS if overlap is None else int(overlap),
+        max_upload_bytes=value["max_upload_bytes"],
+        limits=Limits(
+            max_inflated_bytes=value["max_inflated_bytes"],
+            max_text_chars=value["max_text_chars"],
+            max_chunks=value["max_chunks"],
+        ),
+    )
+
+
+def apply_change(b: Bindings, row: dict[str, Any], change: TenantSettings) -> dict[str, Any]:
+    """The row to store after a PATCH: omitted fields keep their stored value."""
+    sent = change.model_dump(exclude_none=True)
+    top = ceilings(b)
+    for name, value in sent.items():
+        if name in top and value > top[name]:
+            raise ValidationFailed(f"{name}: this deployment allows at most {top[name]}")
+    new = {name: row.get(name) for name in COLUMNS} | sent
+    current = effective(b, new)
+    if current.chunk_overlap >= current.chunk_tokens:
+        raise ValidationFailed("chunk_overlap: must be smaller than chunk_tokens")
+    return new
