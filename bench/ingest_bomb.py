@@ -10,73 +10,48 @@ GET /health every 50 ms: a probe can only be answered when the upload lets the l
 from __future__ import annotations
 
 import asyncio
-import io
 import statistics
-import tempfile
 import time
-import zipfile
-from pathlib import Path
 
-import httpx
-
-from emulator.dev import AsgiGateway
-from emulator.mesh import build_mesh
+from bench.mesh import bench_tenant
 from kernel.logs import set_sink
+from tests.fixtures.docxgen import DOCX, repeated_docx
 
-OPERATOR = "op_bench_" + "x" * 24
-W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 PARAGRAPH = b"<w:p><w:r><w:t>The glacier moved a few metres every year.</w:t></w:r></w:p>"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def bomb(xml_bytes: int) -> bytes:
-    body = PARAGRAPH * (xml_bytes // len(PARAGRAPH))
-    xml = f'<w:document xmlns:w="{W}"><w:body>'.encode() + body + b"</w:body></w:document>"
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("word/document.xml", xml)
-    return out.getvalue()
+    return repeated_docx(PARAGRAPH, xml_bytes // len(PARAGRAPH))
 
 
 async def measure(name: str, files: dict[str, tuple[str, bytes, str]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = build_mesh(Path(tmp), operator_token=OPERATOR)
-        transport = httpx.ASGITransport(app=AsgiGateway(mesh))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://127.0.0.1:8787", timeout=600
-        ) as client:
-            created = await client.post(
-                "/v1/tenants",
-                json={"name": "bench"},
-                headers={"authorization": f"Bearer {OPERATOR}"},
-            )
-            auth = {"authorization": f"Bearer {created.json()['api_key']}"}
-            await client.get("/health")  # warm up
-            latencies: list[float] = []
-            done = asyncio.Event()
+    async with bench_tenant() as (mesh, client, auth):
+        await client.get("/health")  # warm up
+        latencies: list[float] = []
+        done = asyncio.Event()
 
-            async def probe() -> None:
-                # Latency from when the probe was due (50 ms after the last answer), so time
-                # spent waiting for a blocked loop counts, as it would for a real client.
-                due = time.perf_counter()
-                while not done.is_set():
-                    await client.get("/health")
-                    answered = time.perf_counter()
-                    latencies.append(answered - due)
-                    due = answered + 0.05
-                    await asyncio.sleep(0.05)
+        async def probe() -> None:
+            # Latency from when the probe was due (50 ms after the last answer), so time
+            # spent waiting for a blocked loop counts, as it would for a real client.
+            due = time.perf_counter()
+            while not done.is_set():
+                await client.get("/health")
+                answered = time.perf_counter()
+                latencies.append(answered - due)
+                due = answered + 0.05
+                await asyncio.sleep(0.05)
 
-            prober = asyncio.create_task(probe())
-            await asyncio.sleep(0.2)
-            start = time.perf_counter()
-            response = await client.post("/v1/documents", files=files, headers=auth)
-            post_seconds = time.perf_counter() - start
-            await asyncio.sleep(0.2)
-            done.set()
-            await prober
-            for task in list(mesh.ctx.pending):  # embedding is not what is measured here
-                task.cancel()
-            await asyncio.gather(*mesh.ctx.pending, return_exceptions=True)
+        prober = asyncio.create_task(probe())
+        await asyncio.sleep(0.2)
+        start = time.perf_counter()
+        response = await client.post("/v1/documents", files=files, headers=auth)
+        post_seconds = time.perf_counter() - start
+        await asyncio.sleep(0.2)
+        done.set()
+        await prober
+        for task in list(mesh.ctx.pending):  # embedding is not what is measured here
+            task.cancel()
+        await asyncio.gather(*mesh.ctx.pending, return_exceptions=True)
     print(f"{name}:")
     print(f"  POST /v1/documents -> {response.status_code} in {post_seconds:.2f} s")
     print(f"  {response.text[:160]}")

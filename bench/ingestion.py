@@ -18,14 +18,12 @@ import io
 import json
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "ingest.json"
-OPERATOR = "op_bench_token_0123456789"
 
 SENTENCES = [
     "The boundary layer thickens downstream as viscous effects accumulate near the wall.",
@@ -101,55 +99,41 @@ def bench_extractors(repeat: int) -> dict[str, Any]:
 
 
 async def bench_end_to_end(target_chunks: int, docs: int) -> dict[str, Any]:
-    import httpx
-
+    from bench.mesh import bench_tenant
     from emulator.ai import EmulatedAI
-    from emulator.dev import AsgiGateway
-    from emulator.mesh import build_mesh
 
     ai = EmulatedAI()
     await ai.run(
         "@cf/baai/bge-small-en-v1.5", {"text": ["warm up"]}
     )  # load weights outside the timing
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = build_mesh(Path(tmp), operator_token=OPERATOR, ai=ai)
-        transport = httpx.ASGITransport(app=AsgiGateway(mesh))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            created = await client.post(
-                "/v1/tenants",
-                json={"name": "bench"},
-                headers={"authorization": f"Bearer {OPERATOR}"},
+    async with bench_tenant(ai) as (mesh, client, auth):
+        # ~4 paragraphs (≈ 90 tokens each) per 200-token chunk with overlap → size the corpus.
+        per_doc = max(1, int(target_chunks * 2.15 / docs))
+        texts = ["\n\n".join(paragraphs(per_doc, seed=d)) for d in range(docs)]
+        started = time.perf_counter()
+        ids = []
+        for d, text in enumerate(texts):
+            response = await client.post(
+                "/v1/documents", json={"title": f"doc {d}", "text": text}, headers=auth
             )
-            auth = {"authorization": f"Bearer {created.json()['api_key']}"}
-            # ~4 paragraphs (≈ 90 tokens each) per 200-token chunk with overlap → size the corpus.
-            per_doc = max(1, int(target_chunks * 2.15 / docs))
-            texts = ["\n\n".join(paragraphs(per_doc, seed=d)) for d in range(docs)]
-            started = time.perf_counter()
-            ids = []
-            for d, text in enumerate(texts):
-                response = await client.post(
-                    "/v1/documents", json={"title": f"doc {d}", "text": text}, headers=auth
-                )
-                ids.append(response.json()["document_id"])
-            # The end is when the mesh's background work (every waitUntil task and follow-up
-            # invocation) has finished; statuses are checked after, so client polling — which
-            # would compete with the model for the GIL and the two cores — is not in the figure.
-            await mesh.drain()
-            elapsed = time.perf_counter() - started
-            for document_id in ids:
-                status = (
-                    await client.get(f"/v1/documents/{document_id}/status", headers=auth)
-                ).json()
-                if status["status"] != "ready":
-                    raise SystemExit(f"{document_id} ended {status['status']}: {status['error']}")
-            rows = (await mesh.stores["DB"].execute("SELECT text FROM chunks")).rows
-        chunk_texts = [r["text"] for r in rows]
-        # Pure embedding of exactly the same texts, same batch size, same model — on the encoder
-        # itself: the binding would answer from the vectors it remembered during ingestion.
-        embed_started = time.perf_counter()
-        for start in range(0, len(chunk_texts), 100):
-            await asyncio.to_thread(ai.encoder.encode, chunk_texts[start : start + 100])
-        embed_seconds = time.perf_counter() - embed_started
+            ids.append(response.json()["document_id"])
+        # The end is when the mesh's background work (every waitUntil task and follow-up
+        # invocation) has finished; statuses are checked after, so client polling — which
+        # would compete with the model for the GIL and the two cores — is not in the figure.
+        await mesh.drain()
+        elapsed = time.perf_counter() - started
+        for document_id in ids:
+            status = (await client.get(f"/v1/documents/{document_id}/status", headers=auth)).json()
+            if status["status"] != "ready":
+                raise SystemExit(f"{document_id} ended {status['status']}: {status['error']}")
+        rows = (await mesh.stores["DB"].execute("SELECT text FROM chunks")).rows
+    chunk_texts = [r["text"] for r in rows]
+    # Pure embedding of exactly the same texts, same batch size, same model — on the encoder
+    # itself: the binding would answer from the vectors it remembered during ingestion.
+    embed_started = time.perf_counter()
+    for start in range(0, len(chunk_texts), 100):
+        await asyncio.to_thread(ai.encoder.encode, chunk_texts[start : start + 100])
+    embed_seconds = time.perf_counter() - embed_started
     return {
         "documents": docs,
         "chunks": len(chunk_texts),

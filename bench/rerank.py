@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.ingestion import OPERATOR, paragraphs
+from bench.ingestion import paragraphs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "rerank.json"
@@ -44,47 +43,33 @@ def make_ai(mode: str) -> Any:
 
 
 async def run_mode(mode: str, docs: int, per_doc: int, parallel: int) -> dict[str, Any]:
-    import httpx
-
-    from emulator.dev import AsgiGateway
-    from emulator.mesh import build_mesh
+    from bench.mesh import bench_tenant
 
     ai = make_ai(mode)
     await ai.run("@cf/baai/bge-small-en-v1.5", {"text": ["warm up"]})  # weights outside timing
-    with tempfile.TemporaryDirectory() as tmp:
-        mesh = build_mesh(Path(tmp), operator_token=OPERATOR, ai=ai)
-        transport = httpx.ASGITransport(app=AsgiGateway(mesh))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://bench", timeout=600
-        ) as client:
-            created = await client.post(
-                "/v1/tenants",
-                json={"name": "bench"},
-                headers={"authorization": f"Bearer {OPERATOR}"},
+    async with bench_tenant(ai) as (mesh, client, auth):
+        for d in range(docs):
+            text = "\n\n".join(paragraphs(per_doc, seed=d))
+            await client.post(
+                "/v1/documents", json={"title": f"doc {d}", "text": text}, headers=auth
             )
-            auth = {"authorization": f"Bearer {created.json()['api_key']}"}
-            for d in range(docs):
-                text = "\n\n".join(paragraphs(per_doc, seed=d))
-                await client.post(
-                    "/v1/documents", json={"title": f"doc {d}", "text": text}, headers=auth
-                )
-            await mesh.drain()
+        await mesh.drain()
 
-            async def one(i: int) -> tuple[float, float, int]:
-                query = f"{WORDS[i % len(WORDS)]} {WORDS[(i * 5 + 3) % len(WORDS)]} part {i}"
-                started = time.perf_counter()
-                response = await client.post(
-                    "/v1/search", json={"query": query, "top_k": 10, "rerank": True}, headers=auth
-                )
-                wall = (time.perf_counter() - started) * 1000
-                if response.status_code != 200:
-                    return wall, 0.0, -response.status_code
-                body = response.json()
-                return wall, float(body["timings_ms"].get("rerank_ms", 0.0)), len(body["results"])
-
+        async def one(i: int) -> tuple[float, float, int]:
+            query = f"{WORDS[i % len(WORDS)]} {WORDS[(i * 5 + 3) % len(WORDS)]} part {i}"
             started = time.perf_counter()
-            samples = await asyncio.gather(*(one(i) for i in range(parallel)))
-            elapsed = time.perf_counter() - started
+            response = await client.post(
+                "/v1/search", json={"query": query, "top_k": 10, "rerank": True}, headers=auth
+            )
+            wall = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                return wall, 0.0, -response.status_code
+            body = response.json()
+            return wall, float(body["timings_ms"].get("rerank_ms", 0.0)), len(body["results"])
+
+        started = time.perf_counter()
+        samples = await asyncio.gather(*(one(i) for i in range(parallel)))
+        elapsed = time.perf_counter() - started
     walls = [s[0] for s in samples]
     reranks = [s[1] for s in samples]
     return {

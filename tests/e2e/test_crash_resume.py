@@ -8,30 +8,20 @@ restart must finish the document with every chunk exactly once (D1 rows, FTS row
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.devserver import DevServer
+
 WORDS = [
     *("glacier", "moraine", "crevasse", "serac", "cirque", "fjord", "erratic", "drumlin"),
     *("esker", "kame", "tarn", "arete", "col", "nunatak", "ablation", "accumulation", "firn"),
     *("neve", "calving", "outwash", "till", "striation", "plucking"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _long_text(paragraphs: int) -> str:
@@ -41,43 +31,6 @@ def _long_text(paragraphs: int) -> str:
         words = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(70)]
         out.append(f"Section {i}. Paragraph {i} of the field notes: " + " ".join(words) + ".")
     return "\n\n".join(out)
-
-
-class DevServer:
-    def __init__(self, data_dir: Path, log: IO[str]) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": "workers:.:emulator/sdk"}
-        env.pop("EDGERAG_OPERATOR_TOKEN", None)
-        cmd = [sys.executable, "-m", "emulator.dev", "--data-dir", str(data_dir)]
-        # The log goes to a file: a pipe nobody reads would fill up and stall the server.
-        self.proc = subprocess.Popen(
-            [*cmd, "--port", str(self.port)], cwd=REPO, env=env, stdout=log, stderr=log
-        )
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.proc.poll() is None, "the dev server exited"
-            try:
-                if httpx.get(f"{self.base}/health", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the dev server did not come up"
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def _status(client: httpx.Client, document_id: str) -> dict[str, Any]:

@@ -6,9 +6,7 @@ Each test drives the in-process mesh over HTTP and then checks what D1, R2 and V
 from __future__ import annotations
 
 import base64
-import io
 import random
-import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from kernel.inference import EMBEDDING_MODEL
 from kernel.ports import BindingError, BindingLimitError
 from tests.e2e.conftest import assert_error, client_for, ingest, new_tenant, wait_ready
 from tests.e2e.identity import add_user, tuned_mesh
+from tests.fixtures.docxgen import repeated_docx
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -312,23 +311,6 @@ async def test_put_cannot_silently_change_visibility(client: httpx.AsyncClient, 
 
 
 # --- defect 4: what one document may become ------------------------------------------------
-W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-
-
-def docx_with(paragraph: bytes, repeat: int) -> bytes:
-    """A minimal DOCX whose document.xml repeats one paragraph (a zip bomb when `repeat` is big)."""
-    xml = (
-        f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{W}"><w:body>'.encode()
-        + paragraph * repeat
-        + b"</w:body></w:document>"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", xml)
-    return out.getvalue()
-
-
 PARAGRAPH = b"<w:p><w:r><w:t>The glacier moved a few metres every year.</w:t></w:r></w:p>"
 
 
@@ -342,7 +324,7 @@ async def test_a_docx_zip_bomb_is_refused_naming_the_limit(
     client: httpx.AsyncClient, mesh: Mesh
 ) -> None:
     _, auth = await new_tenant(client, "bomb")
-    bomb = docx_with(PARAGRAPH, 60 * 1024 * 1024 // len(PARAGRAPH))  # 60 MB of XML
+    bomb = repeated_docx(PARAGRAPH, 60 * 1024 * 1024 // len(PARAGRAPH))  # 60 MB of XML
     assert len(bomb) < 1024 * 1024
     error = assert_error(await upload(client, auth, "bomb.docx", DOCX_TYPE, bomb), 413)
     assert error["code"] == "document_too_large"
@@ -368,7 +350,7 @@ async def test_text_and_chunk_limits_are_per_tenant_and_named(
     )
     assert "max_chunks" in assert_error(too_high, 422)["message"]
 
-    docx = docx_with(PARAGRAPH, 1000)  # ~43,000 characters of text
+    docx = repeated_docx(PARAGRAPH, 1000)  # ~43,000 characters of text
     error = assert_error(await upload(client, auth, "long.docx", DOCX_TYPE, docx), 413)
     assert "max_text_chars" in error["message"]
     many = "\n\n".join(f"Fact {i}: glaciers carve valleys over many years." for i in range(100))

@@ -14,17 +14,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.e2e.devserver import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -74,12 +72,6 @@ class Step:
         return values
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _require_tools() -> None:
     missing = [t for t in ("bash", "curl", "jq") if shutil.which(t) is None]
     if missing:
@@ -108,43 +100,18 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def dev_server(workdir: Path) -> Iterator[int]:
     """`python -m emulator.dev` on a free port, chosen through EDGERAG_PORT (its argparse default)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": "workers:.:emulator/sdk",
-        "EDGERAG_PORT": str(port),
-        "EDGERAG_PBKDF2_ITERATIONS": "1000",  # the README's logins, quickly
-    }
-    for name in ("EDGERAG_OPERATOR_TOKEN", "EDGERAG_DATA_DIR", "EDGERAG_HOST"):
-        env.pop(name, None)
-    log = (workdir.parent / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator.dev", "--data-dir", str(workdir / ".edgerag")],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (workdir.parent / "server.log").read_text()
-            assert time.monotonic() < deadline, "dev server did not start"
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
+    with (workdir.parent / "server.log").open("w") as log:
+        server = DevServer(
+            workdir / ".edgerag",
+            log,
+            env={"EDGERAG_PBKDF2_ITERATIONS": "1000"},  # the README's logins, quickly
+            port_via_env=True,
+        )
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            server.wait_healthy()
+            yield server.port
+        finally:
+            server.stop()
 
 
 def run_readme(workdir: Path, port: int, epilogue: str) -> tuple[list[Step], str]:

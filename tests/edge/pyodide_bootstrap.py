@@ -119,6 +119,31 @@ def import_all(modules_json):
         importlib.import_module(name)
 
 
+async def gateway_call(env, method, path, token=None, body=None, keep=4000):
+    """One JSON request from a plan script to the gateway service binding, recorded as plain
+    data (status, content type, parsed JSON or None, the text cut to `keep`) for the CPython
+    side to assert on."""
+    headers = {"accept": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    kwargs = {"method": method, "headers": headers}
+    if body is not None:
+        headers["content-type"] = "application/json"
+        kwargs["body"] = json.dumps(body)
+    response = await env.GATEWAY.fetch(f"https://gateway.edge{path}", **kwargs)
+    text = await response.text()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    return {
+        "status": int(response.status),
+        "content_type": response.headers.get("content-type"),
+        "json": data,
+        "text": text[:keep],
+    }
+
+
 _scratch_next: dict[str, int] = {}
 # What a plan's scripts in one isolate hand to later steps (e.g. ids across a scheduled step).
 shared: dict = {}

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import struct
-import zipfile
 
 import pytest
 
 from ingest.extract import DocumentTooLarge, ExtractionFailed, Limits, extract
 from ingest.extract.docx import extract_docx
+from tests.fixtures.docxgen import DOCX, repeated_docx
 
-W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 PARAGRAPH = b"<w:p><w:r><w:t>Ice sheets flow downhill under their own weight.</w:t></w:r></w:p>"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def docx(repeat: int) -> bytes:
-    xml = (
-        f'<w:document xmlns:w="{W}"><w:body>'.encode()
-        + PARAGRAPH * repeat
-        + b"</w:body></w:document>"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("word/document.xml", xml)
-    return out.getvalue()
+    return repeated_docx(PARAGRAPH, repeat)
 
 
 def lie_about_size(data: bytes, size: int) -> bytes:

@@ -4,27 +4,12 @@ and searchable."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import _edge_harness
+from _edge_harness import gateway_call as call
 
 POLL_ATTEMPTS = 30
-
-
-async def call(env: Any, method: str, path: str, token: str, body: Any = None) -> dict[str, Any]:
-    headers = {"accept": "application/json", "authorization": f"Bearer {token}"}
-    kwargs: dict[str, Any] = {"method": method, "headers": headers}
-    if body is not None:
-        headers["content-type"] = "application/json"
-        kwargs["body"] = json.dumps(body)
-    response = await env.GATEWAY.fetch(f"https://gateway.edge{path}", **kwargs)
-    text = await response.text()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    return {"status": int(response.status), "json": data, "text": text[:2000]}
 
 
 async def main(env: Any, ctx: Any) -> dict[str, Any]:

@@ -7,10 +7,10 @@ cron (`scheduled`, the next plan step) can resume it. Ids go to `cron_check.py` 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import _edge_harness
+from _edge_harness import gateway_call as call
 
 OPERATOR_TOKEN = "edge-operator-token"  # = secrets.EDGERAG_OPERATOR_TOKEN in mesh_plan.json
 TEXT = (
@@ -18,21 +18,6 @@ TEXT = (
     "Caretakers rewind its brass gnomon every Tuesday before the bell."
 )
 POLLS = 5
-
-
-async def call(env: Any, method: str, path: str, token: str, body: Any = None) -> dict[str, Any]:
-    headers = {"accept": "application/json", "authorization": f"Bearer {token}"}
-    kwargs: dict[str, Any] = {"method": method, "headers": headers}
-    if body is not None:
-        headers["content-type"] = "application/json"
-        kwargs["body"] = json.dumps(body)
-    response = await env.GATEWAY.fetch(f"https://gateway.edge{path}", **kwargs)
-    text = await response.text()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    return {"status": int(response.status), "json": data, "text": text[:2000]}
 
 
 async def main(env: Any, ctx: Any) -> dict[str, Any]:

@@ -7,8 +7,9 @@ failure shows every step's status and body.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from _edge_harness import gateway_call as _call
 
 OPERATOR_TOKEN = "edge-operator-token"  # = vars.EDGERAG_OPERATOR_TOKEN in mesh_plan.json
 CANARY = (
@@ -22,36 +23,6 @@ PHYSICS = (
 )
 QUERIES = ("zorblax quartz ferns", "what must tutors water at dawn", "zorblax")
 POLL_ATTEMPTS = 30
-
-
-async def _call(
-    env: Any,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    body: Any = None,
-    keep: int = 4000,
-) -> dict[str, Any]:
-    headers = {"accept": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    kwargs: dict[str, Any] = {"method": method, "headers": headers}
-    if body is not None:
-        headers["content-type"] = "application/json"
-        kwargs["body"] = json.dumps(body)
-    response = await env.GATEWAY.fetch(f"https://gateway.edge{path}", **kwargs)
-    text = await response.text()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    return {
-        "status": int(response.status),
-        "content_type": response.headers.get("content-type"),
-        "json": data,
-        "text": text[:keep],
-    }
 
 
 async def _wait_ready(env: Any, token: str, doc: dict[str, Any], log: list) -> dict[str, Any]:
