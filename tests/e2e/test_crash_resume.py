@@ -141,3 +141,29 @@ def test_sigkill_mid_ingest_then_restart_finishes_the_document_exactly_once(
     ]
     sweeps = [e for e in events if e.get("event") == "ingest_sweep" and e.get("resumed")]
     assert sweeps, "the restart resumed the job through the ingest Worker's cron handler"
+
+
+def test_a_second_dev_server_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    """Releasing every lease found at start is only safe because no other live process can hold
+    one: the data directory is locked for the server's lifetime."""
+    data_dir = tmp_path / "edgerag"
+    with (tmp_path / "first.log").open("w") as log1, (tmp_path / "second.log").open("w") as log2:
+        first = DevServer(data_dir, log1)
+        try:
+            first.wait_healthy()
+            second = DevServer(data_dir, log2)
+            try:
+                assert second.proc.wait(timeout=60) != 0, "the second server must exit"
+            finally:
+                second.stop()
+            assert "another dev server is using" in second.output(), second.output()
+            assert httpx.get(f"{first.base}/health", timeout=10).status_code == 200
+        finally:
+            first.stop()
+    # The lock goes with its holder (after SIGKILL too: the restart test above).
+    with (tmp_path / "third.log").open("w") as log3:
+        third = DevServer(data_dir, log3)
+        try:
+            third.wait_healthy()
+        finally:
+            third.stop()
