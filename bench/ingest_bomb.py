@@ -14,7 +14,7 @@ import statistics
 import time
 
 from bench.mesh import bench_tenant
-from kernel.logs import set_sink
+from kernel.runtime.logs import set_sink
 from tests.fixtures.docxgen import DOCX, repeated_docx
 
 PARAGRAPH = b"<w:p><w:r><w:t>The glacier moved a few metres every year.</w:t></w:r></w:p>"

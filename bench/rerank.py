@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["re-embed", "reuse"])
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    from kernel.logs import set_sink
+    from kernel.runtime.logs import set_sink
 
     set_sink(lambda _line: None)  # 200+ request log lines per mode would drown the table
     runs = [

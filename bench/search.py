@@ -68,7 +68,7 @@ STAGES = ("filters", "dense", "keyword", "fuse_hydrate", "total", "total_cpu")
 # --- corpus --------------------------------------------------------------------------------
 def vocabulary() -> list[str]:
     """Whole alphabetic words of the BERT uncased vocabulary, in file order (≈ frequency)."""
-    from kernel.wordpiece_vocab import PACKED
+    from kernel.domain.wordpiece_vocab import PACKED
 
     lines = zlib.decompress(base64.b85decode("".join(PACKED))).decode("utf-8").splitlines()
     seen: set[str] = set()
@@ -119,9 +119,9 @@ def fill_tenant(
     deleted_share: float = 0.03,
 ) -> None:
     """Write one tenant's documents, versions, placements, chunks, FTS rows and vectors."""
-    from kernel.fts import rowid_range
-    from kernel.ports import Vector
-    from kernel.tenancy import TenantScope
+    from kernel.bindings.ports import Vector
+    from kernel.domain.fts import rowid_range
+    from kernel.domain.tenancy import TenantScope
 
     tid = tenant.tenant_id
     sizes: list[int] = []
@@ -194,7 +194,7 @@ def fill_tenant(
         "INSERT INTO chunks (tenant_id, id, document_id, text, token_count) VALUES (?, ?, ?, ?, ?)",
         chunk_rows,
     )
-    # FTS rows in the tenant's rowid range, exactly as ingest writes them (kernel/fts.py).
+    # FTS rows in the tenant's rowid range, exactly as ingest writes them (kernel/domain/fts.py).
     conn.execute(
         "INSERT INTO chunks_fts (rowid, tenant_id, chunk_id, text)"
         " SELECT ? + seq, tenant_id, id, text FROM chunks WHERE tenant_id = ?",
@@ -253,7 +253,7 @@ async def one_search(
     bindings: Any, scope: Any, query: str, vector: list[float], top_k: int
 ) -> dict[str, float]:
     """The real `rag.search.hybrid_search`, with the query embedding supplied precomputed."""
-    from kernel.api import SearchRequest
+    from kernel.contracts.api import SearchRequest
     from rag.search import hybrid_search
 
     async def embed_query(_: str) -> list[float]:
@@ -300,8 +300,8 @@ def run_size(
 ) -> dict[str, Any]:
     from emulator.d1 import EmulatedD1
     from emulator.vectorize import EmulatedVectorize
-    from kernel.env import Bindings
-    from kernel.tenancy import TenantScope
+    from kernel.bindings.env import Bindings
+    from kernel.domain.tenancy import TenantScope
 
     rng = np.random.default_rng(seed)
     words = np.asarray(vocabulary(), dtype=object)

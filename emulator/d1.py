@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel.limits import check_d1_statement
-from kernel.ports import (
+from kernel.bindings.limits import check_d1_statement
+from kernel.bindings.ports import (
     D1_MAX_BOUND_PARAMS,
     D1_MAX_QUERY_SECONDS,
     D1_MAX_ROW_BYTES,
@@ -59,9 +59,9 @@ def _authorizer(action: int, arg1: str | None, arg2: str | None, *_: str | None)
 
 
 class EmulatedD1:
-    """`kernel.ports.Database` over one sqlite3 connection."""
+    """`kernel.bindings.ports.Database` over one sqlite3 connection."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(
         self,

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kernel.limits import check_kv_key, check_kv_put, check_list_limit
-from kernel.ports import BindingError, KvListing
+from kernel.bindings.limits import check_kv_key, check_kv_put, check_list_limit
+from kernel.bindings.ports import BindingError, KvListing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -34,9 +34,9 @@ def _decode_cursor(cursor: str) -> str:
 
 
 class EmulatedKV:
-    """`kernel.ports.KeyValue` on sqlite. `clock` is injectable so tests can expire keys."""
+    """`kernel.bindings.ports.KeyValue` on sqlite. `clock` is injectable so tests can expire keys."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(
         self, path: str | os.PathLike[str] | None, *, clock: Callable[[], float] = time.time

@@ -25,7 +25,7 @@ from emulator.outbound import EmulatedOutbound
 from emulator.r2 import EmulatedR2
 from emulator.services import EmulatedService
 from emulator.vectorize import EmulatedVectorize
-from kernel.env import EMBEDDING_DIMENSIONS
+from kernel.bindings.env import EMBEDDING_DIMENSIONS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"

@@ -1,4 +1,4 @@
-"""Outbound fetch emulator: `kernel.ports.Outbound` on httpx, with the SSRF policy enforced.
+"""Outbound fetch emulator: `kernel.bindings.ports.Outbound` on httpx, with the SSRF policy enforced.
 
 Stricter than the Cloudflare adapter where CPython allows it: host names are resolved
 (`socket.getaddrinfo` in a thread, or an injected resolver) and refused when *any* address
@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from kernel.ports import FetchedResource, OutboundError
-from kernel.url_policy import (
+from kernel.bindings.ports import FetchedResource, OutboundError
+from kernel.bindings.url_policy import (
     REDIRECT_STATUSES,
     check_fetch_args,
     check_resolved,
@@ -59,10 +59,10 @@ class _Borrowed(httpx.AsyncBaseTransport):
 
 
 class EmulatedOutbound:
-    """`kernel.ports.Outbound` for the local mesh. Inject `transport` (e.g. an
+    """`kernel.bindings.ports.Outbound` for the local mesh. Inject `transport` (e.g. an
     `httpx.MockTransport`) and `resolver` in tests so nothing leaves the process."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(
         self,

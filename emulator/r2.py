@@ -19,8 +19,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kernel.limits import check_list_limit, check_r2_key, check_r2_metadata
-from kernel.ports import BindingError, Blob, BlobInfo
+from kernel.bindings.limits import check_list_limit, check_r2_key, check_r2_metadata
+from kernel.bindings.ports import BindingError, Blob, BlobInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -47,9 +47,9 @@ def _info(row: tuple[str, int, str, str | None, str]) -> BlobInfo:
 
 
 class EmulatedR2:
-    """`kernel.ports.BlobStore` rooted at `root_dir` (created if missing)."""
+    """`kernel.bindings.ports.BlobStore` rooted at `root_dir` (created if missing)."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(self, root_dir: Path) -> None:
         self.root = Path(root_dir)

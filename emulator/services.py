@@ -11,7 +11,7 @@ from typing import Any
 
 from workers import Request
 
-from kernel.ports import ServiceResponse
+from kernel.bindings.ports import ServiceResponse
 
 
 async def _copy(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kernel.limits import (
+from kernel.bindings.limits import (
     FilterClause,
     check_dimensions,
     check_top_k,
@@ -29,7 +29,7 @@ from kernel.limits import (
     normalize_filter,
     truncate_utf8,
 )
-from kernel.ports import (
+from kernel.bindings.ports import (
     BindingError,
     MetadataValue,
     Vector,
@@ -236,9 +236,9 @@ class _Namespace:
 
 
 class EmulatedVectorize:
-    """`kernel.ports.VectorIndex`; cosine metric, exact search. Ids are global to the index."""
+    """`kernel.bindings.ports.VectorIndex`; cosine metric, exact search. Ids are global to the index."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(
         self, path: str | os.PathLike[str] | None, *, dimensions: int, metric: str = "cosine"

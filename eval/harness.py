@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from eval.datasets import Collection, Document, load_collection
-from kernel.api import MAX_QUERY_CHARS
+from kernel.contracts.api import MAX_QUERY_CHARS
 from rag.evaluation import DEPTH, METRICS, MODES, Mode, run_evaluation
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -360,7 +360,7 @@ def results_document(runs: list[CollectionRun], ai: Any) -> dict[str, Any]:
 @contextlib.contextmanager
 def quiet_request_logs() -> Iterator[None]:
     """The mesh logs every request as a JSON line; keep only warnings and errors (stderr)."""
-    from kernel import logs
+    from kernel.runtime import logs
 
     def sink(line: str) -> None:
         if '"level":"info"' not in line and '"level":"debug"' not in line:

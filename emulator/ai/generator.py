@@ -1,6 +1,6 @@
 """Stand-in for Workers AI text generation: an extractive, citation-exact composer.
 
-Given the grounded prompt of `kernel.prompt_format` it splits the sources into sentences,
+Given the grounded prompt of `kernel.domain.prompt_format` it splits the sources into sentences,
 scores each against the question as
 
     score = W_COS * MiniLM cosine(question, sentence) + W_LEX * coverage(question terms)
@@ -25,7 +25,7 @@ import numpy as np
 
 from emulator.ai import lexical
 from emulator.ai.embeddings import MiniLMEncoder
-from kernel.prompt_format import ABSTAIN_TEXT, citation_marker, parse_grounded_prompt
+from kernel.domain.prompt_format import ABSTAIN_TEXT, citation_marker, parse_grounded_prompt
 
 NAME = "stand-in: extractive citation composer over MiniLM (not an LLM)"
 W_COS = 0.65

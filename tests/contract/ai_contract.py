@@ -1,4 +1,4 @@
-"""Contract for `kernel.ports.AI`: one suite, run against every adapter.
+"""Contract for `kernel.bindings.ports.AI`: one suite, run against every adapter.
 
 Subclass `AIContract` and provide an `ai` fixture. Keep this module free of CPython-only
 imports (no numpy, no emulator): it will also run inside Pyodide against the Cloudflare
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kernel.ports import AI, AI_MAX_EMBED_BATCH, BindingError, BindingLimitError
-from kernel.prompt_format import ABSTAIN_TEXT, format_grounded_prompt
+from kernel.bindings.ports import AI, AI_MAX_EMBED_BATCH, BindingError, BindingLimitError
+from kernel.domain.prompt_format import ABSTAIN_TEXT, format_grounded_prompt
 
 EMBED = "@cf/baai/bge-small-en-v1.5"
 RERANK = "@cf/baai/bge-reranker-base"

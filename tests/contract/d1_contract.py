@@ -1,14 +1,14 @@
-"""Contract for `kernel.ports.Database` (D1). Mixed into a test class that provides `db`.
+"""Contract for `kernel.bindings.ports.Database` (D1). Mixed into a test class that provides `db`.
 
 Portable: no CPython-only imports, so the edge tier can run it in Pyodide against
-`kernel.cloudflare.D1Database`. Every test starts from an empty database.
+`kernel.bindings.cloudflare.D1Database`. Every test starts from an empty database.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from kernel.ports import (
+from kernel.bindings.ports import (
     D1_MAX_BOUND_PARAMS,
     D1_MAX_ROW_BYTES,
     D1_MAX_STATEMENT_BYTES,

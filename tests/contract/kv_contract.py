@@ -1,4 +1,4 @@
-"""Contract for `kernel.ports.KeyValue` (Workers KV). Mixed into a class providing `kv`.
+"""Contract for `kernel.bindings.ports.KeyValue` (Workers KV). Mixed into a class providing `kv`.
 
 Portable (no CPython-only imports). Expiry itself needs a controllable clock, so it is
 tested per implementation; here only the TTL validation is part of the contract.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.ports import (
+from kernel.bindings.ports import (
     KV_MAX_KEY_BYTES,
     KV_MAX_METADATA_BYTES,
     KV_MAX_VALUE_BYTES,

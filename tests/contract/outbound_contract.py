@@ -1,4 +1,4 @@
-"""Contract for `kernel.ports.Outbound` (fetching URL documents). Mixed into a class that
+"""Contract for `kernel.bindings.ports.Outbound` (fetching URL documents). Mixed into a class that
 provides `outbound` and `upstream`.
 
 `upstream` is the fake remote web server the implementation is wired to: it answers
@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pytest
 
-from kernel.ports import BindingError, FetchedResource, Outbound, OutboundError
+from kernel.bindings.ports import BindingError, FetchedResource, Outbound, OutboundError
 
 CAP = 64 * 1024  # max_bytes used throughout
 TIMEOUT = 0.3  # seconds; /slow and /slow-body stall far longer than this

@@ -1,4 +1,4 @@
-"""Contract for `kernel.ports.BlobStore` (R2). Mixed into a class providing `blobs`.
+"""Contract for `kernel.bindings.ports.BlobStore` (R2). Mixed into a class providing `blobs`.
 
 Portable (no CPython-only imports; hashlib is part of Pyodide's stdlib).
 """
@@ -9,7 +9,7 @@ import hashlib
 
 import pytest
 
-from kernel.ports import (
+from kernel.bindings.ports import (
     R2_MAX_KEY_BYTES,
     R2_MAX_METADATA_BYTES,
     BindingLimitError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from kernel.ports import Service
+from kernel.bindings.ports import Service
 
 
 class ServiceContract:

@@ -1,4 +1,4 @@
-"""The contracts against `kernel.cloudflare` adapters over *fake* JS bindings.
+"""The contracts against `kernel.bindings.cloudflare` adapters over *fake* JS bindings.
 
 The fakes reproduce the shapes the Python Workers SDK hands back (JsDict results, JS method
 names and option objects, R2 objects with `arrayBuffer()`), backed by the emulator. This
@@ -18,8 +18,8 @@ from emulator.d1 import EmulatedD1
 from emulator.kv import EmulatedKV
 from emulator.r2 import EmulatedR2
 from emulator.vectorize import EmulatedVectorize
-from kernel.cloudflare import D1Database, KvNamespace, R2Bucket, VectorizeIndex
-from kernel.ports import BlobInfo, QueryResult, Statement, Vector
+from kernel.bindings.cloudflare import D1Database, KvNamespace, R2Bucket, VectorizeIndex
+from kernel.bindings.ports import BlobInfo, QueryResult, Statement, Vector
 from tests.contract.d1_contract import D1Contract
 from tests.contract.kv_contract import KvContract
 from tests.contract.r2_contract import R2Contract

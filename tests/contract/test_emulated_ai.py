@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.ai import EMBEDDING_MODEL, GENERATION_MODEL, EmulatedAI
-from kernel.ports import BindingLimitError
-from kernel.prompt_format import format_grounded_prompt
+from kernel.bindings.ports import BindingLimitError
+from kernel.domain.prompt_format import format_grounded_prompt
 from tests.contract.ai_contract import AIContract
 
 pytestmark = pytest.mark.slow  # loads the local embedding model (once per session)

@@ -2,7 +2,7 @@
 
 - `emulator.outbound.EmulatedOutbound` with an `httpx.MockTransport` and a fake resolver
   (`docs.example.com` "resolves" to 93.184.216.34, which is never contacted: the mock answers).
-- `kernel.cloudflare.CloudflareOutbound` with a fake of the SDK's `fetch` (manual redirects,
+- `kernel.bindings.cloudflare.CloudflareOutbound` with a fake of the SDK's `fetch` (manual redirects,
   an abort signal, a JS-style body reader) serving the same routes, so its glue is checked
   on CPython; the real `fetch` only exists in Pyodide.
 
@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from emulator.outbound import EmulatedOutbound, system_resolver
-from kernel.cloudflare import CloudflareOutbound
+from kernel.bindings.cloudflare import CloudflareOutbound
 from tests.contract.outbound_contract import (
     CAP,
     DOC_HTML,

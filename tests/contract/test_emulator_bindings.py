@@ -14,7 +14,7 @@ from emulator.d1 import EmulatedD1
 from emulator.kv import EmulatedKV
 from emulator.r2 import EmulatedR2
 from emulator.vectorize import EmulatedVectorize
-from kernel.ports import BindingError, BindingLimitError, Statement, Vector
+from kernel.bindings.ports import BindingError, BindingLimitError, Statement, Vector
 from tests.contract.d1_contract import D1Contract
 from tests.contract.kv_contract import KvContract
 from tests.contract.r2_contract import R2Contract

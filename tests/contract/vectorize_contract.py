@@ -1,4 +1,4 @@
-"""Contract for `kernel.ports.VectorIndex` (Vectorize). Mixed into a class providing `index`.
+"""Contract for `kernel.bindings.ports.VectorIndex` (Vectorize). Mixed into a class providing `index`.
 
 Portable (no numpy). Vectors are built from `index.dimensions`, so any width ≥ 4 works.
 """
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kernel.ports import (
+from kernel.bindings.ports import (
     VECTORIZE_INDEXED_STRING_BYTES,
     VECTORIZE_MAX_METADATA_BYTES,
     VECTORIZE_MAX_TOP_K,

@@ -13,7 +13,7 @@ import pytest
 
 from emulator.mesh import Mesh
 from gateway import jwt
-from kernel.logs import set_sink
+from kernel.runtime.logs import set_sink
 from tests.e2e.conftest import assert_error, client_for, new_tenant
 from tests.e2e.identity import (
     OPERATOR,

@@ -16,8 +16,8 @@ import pytest
 
 from emulator.mesh import Mesh
 from ingest.chunking import MAX_CHUNK_CHARS
-from kernel.inference import EMBEDDING_MODEL
-from kernel.ports import BindingError, BindingLimitError
+from kernel.bindings.inference import EMBEDDING_MODEL
+from kernel.bindings.ports import BindingError, BindingLimitError
 from tests.e2e.conftest import assert_error, client_for, ingest, new_tenant, wait_ready
 from tests.e2e.identity import add_user, tuned_mesh
 from tests.fixtures.docxgen import repeated_docx

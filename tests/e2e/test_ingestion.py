@@ -13,8 +13,8 @@ import pytest
 from docx import Document
 
 from emulator.mesh import Mesh, build_mesh
-from kernel.inference import EMBEDDING_MODEL
-from kernel.logs import set_sink
+from kernel.bindings.inference import EMBEDDING_MODEL
+from kernel.runtime.logs import set_sink
 from tests.e2e.conftest import (
     OPERATOR_TOKEN,
     assert_error,

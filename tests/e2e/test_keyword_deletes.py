@@ -15,9 +15,9 @@ import pytest
 
 from emulator.d1 import EmulatedD1
 from ingest import store
-from kernel.api import SearchRequest
-from kernel.env import Bindings
-from kernel.tenancy import TenantDB, TenantScope, Viewer
+from kernel.bindings.env import Bindings
+from kernel.contracts.api import SearchRequest
+from kernel.domain.tenancy import TenantDB, TenantScope, Viewer
 from rag.search import hybrid_search
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from emulator.mesh import build_mesh
-from kernel.logs import set_sink
+from kernel.runtime.logs import set_sink
 from tests.e2e.conftest import OPERATOR_TOKEN, assert_error, client_for, ingest, new_tenant
 
 CANARY = (

@@ -511,7 +511,7 @@ async function loadWorker(name, spec, plan, workers) {
   }
   timing(`import ${name} (${moduleName || "no main module"}, ${files} files)`, Date.now() - tm);
   if (bundleModules.length) {
-    // Heap "after all imports": also the modules the entry imports lazily (e.g. kernel.cloudflare).
+    // Heap "after all imports": also the modules the entry imports lazily (e.g. kernel.bindings.cloudflare).
     const ta = Date.now();
     try {
       w.bootstrap.import_all(JSON.stringify(bundleModules));

@@ -5,7 +5,7 @@ One harness run of mesh_plan.json (session fixture `mesh_run`) does three things
 1. smoke (in_pyodide/mesh_smoke.py): tenants, ingest, search, tenant isolation, /health and
    /metrics through the gateway's real entry.py, over service bindings to rag/ingest/llm;
 2. the binding contracts (tests/contract/*_contract.py) against the *Cloudflare adapters*
-   (kernel.cloudflare, kernel.services.CloudflareService) on Miniflare's real D1/KV/R2, the
+   (kernel.bindings.cloudflare, kernel.bindings.services.CloudflareService) on Miniflare's real D1/KV/R2, the
    Vectorize stand-in and a real service binding to an echo Worker;
 3. the same D1 contract against a deliberately broken adapter, which must fail;
 4. the ingest Worker's cron handler (`scheduled`) resumes a job whose isolate went away.

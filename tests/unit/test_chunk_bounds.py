@@ -12,9 +12,9 @@ import random
 import pytest
 
 from ingest.chunking import ENCODED_RUN_CHARS, MAX_CHUNK_CHARS, chunk_text
-from kernel.limits import utf8_len
-from kernel.ports import D1_MAX_ROW_BYTES
-from kernel.wordpiece import count_tokens
+from kernel.bindings.limits import utf8_len
+from kernel.bindings.ports import D1_MAX_ROW_BYTES
+from kernel.domain.wordpiece import count_tokens
 
 
 def assert_bounded(text: str, max_tokens: int, max_chars: int = MAX_CHUNK_CHARS) -> None:
@@ -88,8 +88,8 @@ def test_many_long_words_respect_the_character_bound() -> None:
 
 def test_a_batch_of_the_largest_chunks_fits_one_d1_statement() -> None:
     from ingest.store import insert_chunks
-    from kernel.limits import check_d1_statement
-    from kernel.tenancy import TenantDB, TenantScope
+    from kernel.bindings.limits import check_d1_statement
+    from kernel.domain.tenancy import TenantDB, TenantScope
 
     class NoDB:  # statements are built, never run
         pass

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from ingest.chunking import _ENCODED as ENCODED
 from ingest.chunking import chunk_text
-from kernel.wordpiece import count_tokens
+from kernel.domain.wordpiece import count_tokens
 
 TEXT = (
     "Photosynthesis converts light into chemical energy. It happens in chloroplasts!\n\n"

@@ -13,7 +13,7 @@ from ingest.extract import ExtractionFailed, extract
 from ingest.extract.docx import extract_docx
 from ingest.extract.html import extract_html
 from ingest.extract.text import extract_markdown, extract_text
-from kernel.errors import UnsupportedMediaType
+from kernel.runtime.errors import UnsupportedMediaType
 
 
 def make_docx() -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from gateway.app import build_app
-from kernel.metrics import Registry, without_label
+from kernel.runtime.metrics import Registry, without_label
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
 

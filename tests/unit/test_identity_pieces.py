@@ -7,7 +7,7 @@ import pytest
 from gateway import passwords, ratelimit
 from gateway.cors import normalize_origin
 from gateway.users import find_refresh, rotate_refresh
-from kernel.tenancy import TenantDB, TenantScope, Viewer
+from kernel.domain.tenancy import TenantDB, TenantScope, Viewer
 from rag.filters import ResolvedFilter
 
 TENANT = "t_" + "a" * 24
@@ -98,8 +98,8 @@ def test_resolved_filter_combines_ids_and_visibility() -> None:
 
 
 def test_scope_from_request_reads_the_viewer() -> None:
-    from kernel.http import Request
-    from kernel.tenancy import scope_from_request
+    from kernel.domain.tenancy import scope_from_request
+    from kernel.runtime.http import Request
 
     request = Request(
         "POST",

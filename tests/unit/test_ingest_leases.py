@@ -9,7 +9,7 @@ import pytest
 from emulator.d1 import EmulatedD1
 from emulator.mesh import MIGRATIONS_DIR
 from ingest import store
-from kernel.tenancy import TenantDB, TenantScope
+from kernel.domain.tenancy import TenantDB, TenantScope
 
 LEASE = 60.0
 

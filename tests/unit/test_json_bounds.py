@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kernel.errors import BadRequest
-from kernel.jsonbounds import MAX_DEPTH, MAX_NUMBER_DIGITS, parse_json
+from kernel.runtime.errors import BadRequest
+from kernel.runtime.jsonbounds import MAX_DEPTH, MAX_NUMBER_DIGITS, parse_json
 
 
 def nested(depth: int, open_: str = "[", close: str = "]") -> bytes:

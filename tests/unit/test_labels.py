@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from kernel.api import (
+from kernel.contracts.api import (
     CreateSession,
     CreateTenant,
     DocumentOptions,
@@ -15,8 +15,8 @@ from kernel.api import (
     SearchRequest,
     TenantSettings,
 )
-from kernel.errors import ValidationFailed
-from kernel.http import validate
+from kernel.runtime.errors import ValidationFailed
+from kernel.runtime.http import validate
 
 HOSTILE = {
     "NUL": "a\x00b",

@@ -7,7 +7,7 @@ import pytest
 
 from emulator.ai import generator
 from emulator.ai.embeddings import MAX_WORDPIECES, MiniLMEncoder, shared_encoder
-from kernel.prompt_format import format_grounded_prompt, parse_grounded_prompt
+from kernel.domain.prompt_format import format_grounded_prompt, parse_grounded_prompt
 
 
 @pytest.fixture(scope="session")

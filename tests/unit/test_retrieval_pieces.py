@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.fts import rowid_range
-from kernel.ports import Statement
-from kernel.tenancy import MissingTenant, TenantDB, TenantScope
+from kernel.bindings.ports import Statement
+from kernel.domain.fts import rowid_range
+from kernel.domain.tenancy import MissingTenant, TenantDB, TenantScope
 from rag.fusion import reciprocal_rank_fusion
 from rag.keyword import fts_query, keyword_search
 

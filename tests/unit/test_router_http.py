@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from kernel.errors import (
+from kernel.runtime.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
@@ -11,8 +11,8 @@ from kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from kernel.http import Request, Response
-from kernel.router import Router
+from kernel.runtime.http import Request, Response
+from kernel.runtime.router import Router
 
 
 async def _ok(request: Request) -> Response:

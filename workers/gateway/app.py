@@ -40,10 +40,22 @@ from gateway.models import (
 from gateway.passwords import DEFAULT_ITERATIONS
 from gateway.tenants import create_tenant
 from gateway.users import Identity, select_user, select_users
-from kernel.api import AnswerRequest, CreateTenant, SearchRequest
-from kernel.app import WorkerApp
-from kernel.env import Bindings, resolve
-from kernel.errors import (
+from kernel.bindings.env import Bindings, resolve
+from kernel.bindings.health import health_report
+from kernel.bindings.services import (
+    INTERNAL_HEADER_PREFIX,
+    PRINCIPAL_HEADER,
+    ROLE_HEADER,
+    TEACHERS_HEADER,
+    TENANT_HEADER,
+    call,
+    relay,
+)
+from kernel.contracts.api import AnswerRequest, CreateTenant, SearchRequest
+from kernel.domain.paging import only_params
+from kernel.domain.tenancy import MissingTenant, TenantDB, TenantScope, Viewer
+from kernel.runtime.app import WorkerApp
+from kernel.runtime.errors import (
     ApiError,
     BadRequest,
     Forbidden,
@@ -53,22 +65,10 @@ from kernel.errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from kernel.http import Request, Response, json_response, text_response
-from kernel.internal import health_report
-from kernel.logs import log
-from kernel.metrics import merge_exposition, registry, without_label
-from kernel.paging import only_params
-from kernel.router import Handler, Route, Router, _match
-from kernel.services import (
-    INTERNAL_HEADER_PREFIX,
-    PRINCIPAL_HEADER,
-    ROLE_HEADER,
-    TEACHERS_HEADER,
-    TENANT_HEADER,
-    call,
-    relay,
-)
-from kernel.tenancy import MissingTenant, TenantDB, TenantScope, Viewer
+from kernel.runtime.http import Request, Response, json_response, text_response
+from kernel.runtime.logs import log
+from kernel.runtime.metrics import merge_exposition, registry, without_label
+from kernel.runtime.router import Handler, Route, Router, _match
 
 SERVICES = {"RAG": "rag", "INGEST": "ingest", "LLM": "llm"}
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024

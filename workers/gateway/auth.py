@@ -16,13 +16,13 @@ from typing import NoReturn
 
 from gateway import jwt
 from gateway.users import select_user_in_session
-from kernel.errors import Unauthorized
-from kernel.http import Request
-from kernel.ids import random_token, sha256_hex
-from kernel.logs import log
-from kernel.metrics import registry
-from kernel.ports import Database
-from kernel.tenancy import MissingTenant, TenantDB, TenantScope
+from kernel.bindings.ports import Database
+from kernel.domain.tenancy import MissingTenant, TenantDB, TenantScope
+from kernel.runtime.errors import Unauthorized
+from kernel.runtime.http import Request
+from kernel.runtime.ids import random_token, sha256_hex
+from kernel.runtime.logs import log
+from kernel.runtime.metrics import registry
 
 API_KEY_PREFIX = "erk_"
 

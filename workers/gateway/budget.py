@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from kernel.errors import RateLimited
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Statement
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.errors import RateLimited
 
 DEFAULT_DAILY_TOKENS = 2_000_000
 DAY = 86_400

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from kernel.ports import Database, Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Database, Statement
+from kernel.domain.tenancy import TenantDB
 
 ALLOWED_HEADERS = "authorization, content-type, idempotency-key, x-request-id"
 EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset"

@@ -3,7 +3,7 @@
 from workers import Request, Response, WorkerEntrypoint
 
 from gateway.app import build_app
-from kernel.runtime import cached_app, serve
+from kernel.runtime.platform import cached_app, serve
 
 
 class Default(WorkerEntrypoint):

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.errors import BadRequest
-from kernel.jsonbounds import parse_json
+from kernel.runtime.errors import BadRequest
+from kernel.runtime.jsonbounds import parse_json
 
 ISSUER = "edgerag"
 AUDIENCE = "edgerag-api"

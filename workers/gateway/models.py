@@ -1,6 +1,6 @@
 """Request models of the gateway's own routes (identity, keys, sharing, tenant policy).
 
-Strict like kernel.api: unknown fields are 422, every string has a length bound, and control
+Strict like kernel.contracts.api: unknown fields are 422, every string has a length bound, and control
 characters are refused in names and emails (they end up in logs and listings).
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.emails import normalize_email
-from kernel.api import Label, Strict
+from kernel.contracts.api import Label, Strict
 
 Role = Literal["admin", "teacher", "student"]
 TENANT_ID_PATTERN = r"^t_[0-9a-f]{24}$"

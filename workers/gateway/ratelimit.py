@@ -20,9 +20,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kernel.ids import sha256_hex
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Statement
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.ids import sha256_hex
 
 GLOBAL_SCOPE = "t_" + "0" * 24
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from gateway.auth import Principal
 from gateway.models import CreateRelationship
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from kernel.ids import new_id
-from kernel.ports import BindingError, Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import BindingError, Statement
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.runtime.ids import new_id
 
 COLUMNS = "id, teacher_id, student_id, created_at"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.auth import new_api_key
-from kernel.ids import new_id
-from kernel.ports import Database, Statement
+from kernel.bindings.ports import Database, Statement
+from kernel.runtime.ids import new_id
 
 
 async def create_tenant(db: Database, name: str) -> dict[str, str]:

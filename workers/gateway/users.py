@@ -19,12 +19,12 @@ from typing import Any
 
 from gateway import jwt, passwords
 from gateway.models import Login, RegisterUser, UpdateUser
-from kernel.errors import ApiError, Conflict, NotFound, Unauthorized
-from kernel.ids import new_id, random_token, sha256_hex
-from kernel.logs import log
-from kernel.metrics import registry
-from kernel.ports import BindingError, Database, Statement
-from kernel.tenancy import TenantDB, TenantScope
+from kernel.bindings.ports import BindingError, Database, Statement
+from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.runtime.errors import ApiError, Conflict, NotFound, Unauthorized
+from kernel.runtime.ids import new_id, random_token, sha256_hex
+from kernel.runtime.logs import log
+from kernel.runtime.metrics import registry
 
 REFRESH_PREFIX = "ert_"
 REFRESH_TTL_SECONDS = 30 * 24 * 3600

@@ -13,20 +13,20 @@ from pydantic import BaseModel
 from ingest import jobs, store
 from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
-from kernel.api import TenantSettings
-from kernel.app import WorkerApp
-from kernel.env import Bindings, resolve
-from kernel.errors import BadRequest, NotFound
-from kernel.http import Request, Response, json_response
-from kernel.ids import new_id, new_request_id
-from kernel.internal import add_internal_routes
-from kernel.logs import log
-from kernel.paging import page_params
-from kernel.ports import Statement
-from kernel.router import Router
-from kernel.runtime import background
-from kernel.services import PRINCIPAL_HEADER, call
-from kernel.tenancy import TenantDB, TenantScope, scope_from_request
+from kernel.bindings.env import Bindings, resolve
+from kernel.bindings.health import add_internal_routes
+from kernel.bindings.ports import Statement
+from kernel.bindings.services import PRINCIPAL_HEADER, call
+from kernel.contracts.api import TenantSettings
+from kernel.domain.paging import page_params
+from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request
+from kernel.runtime.app import WorkerApp
+from kernel.runtime.errors import BadRequest, NotFound
+from kernel.runtime.http import Request, Response, json_response
+from kernel.runtime.ids import new_id, new_request_id
+from kernel.runtime.logs import log
+from kernel.runtime.platform import background
+from kernel.runtime.router import Router
 
 _DOCUMENT_ID = re.compile(r"^d_[0-9a-f]{24}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -288,7 +288,7 @@ class Ingest:
 
 
 class IngestApp(WorkerApp):
-    """The routes plus the cron handler, built once per env (kernel.runtime.cached_app)."""
+    """The routes plus the cron handler, built once per env (kernel.runtime.platform.cached_app)."""
 
     def __init__(self, ingest: Ingest, router: Router) -> None:
         super().__init__("ingest", router)

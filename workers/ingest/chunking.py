@@ -1,6 +1,6 @@
 """Split extracted text into overlapping chunks on sentence boundaries, with exact offsets.
 
-Sizes are in the embedding model's own WordPiece tokens (`kernel.wordpiece`). The default
+Sizes are in the embedding model's own WordPiece tokens (`kernel.domain.wordpiece`). The default
 (200 tokens + 40 overlap) fits all-MiniLM-L6-v2's 256-token window and bge-small's 512 with
 room for [CLS]/[SEP]; tenants can change both.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kernel.wordpiece import count_tokens
+from kernel.domain.wordpiece import count_tokens
 
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 40

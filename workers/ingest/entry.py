@@ -5,7 +5,7 @@ from typing import Any
 from workers import Request, Response, WorkerEntrypoint
 
 from ingest.app import build_app, run_scheduled
-from kernel.runtime import cached_app, serve
+from kernel.runtime.platform import cached_app, serve
 
 
 class Default(WorkerEntrypoint):

@@ -25,13 +25,9 @@ from ingest import store
 from ingest.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, chunk_text
 from ingest.extract import DocumentTooLarge, Extracted, Limits, extract
 from ingest.uploads import Upload
-from kernel.api import MAX_TITLE_CHARS, as_label
-from kernel.env import Bindings
-from kernel.errors import ApiError, Conflict, NotFound, ValidationFailed
-from kernel.ids import chunk_id, sha256_hex
-from kernel.inference import embed
-from kernel.logs import log
-from kernel.ports import (
+from kernel.bindings.env import Bindings
+from kernel.bindings.inference import embed
+from kernel.bindings.ports import (
     AI_MAX_EMBED_BATCH,
     BindingError,
     BindingLimitError,
@@ -39,8 +35,12 @@ from kernel.ports import (
     Statement,
     Vector,
 )
-from kernel.tenancy import TenantDB, TenantScope
-from kernel.wordpiece import count_tokens
+from kernel.contracts.api import MAX_TITLE_CHARS, as_label
+from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.domain.wordpiece import count_tokens
+from kernel.runtime.errors import ApiError, Conflict, NotFound, ValidationFailed
+from kernel.runtime.ids import chunk_id, sha256_hex
+from kernel.runtime.logs import log
 
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 3

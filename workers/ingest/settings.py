@@ -16,9 +16,9 @@ from ingest.extract.base import (
     DEFAULT_MAX_INFLATED_BYTES,
     DEFAULT_MAX_TEXT_CHARS,
 )
-from kernel.api import TenantSettings
-from kernel.env import Bindings
-from kernel.errors import ValidationFailed
+from kernel.bindings.env import Bindings
+from kernel.contracts.api import TenantSettings
+from kernel.runtime.errors import ValidationFailed
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # setting → (deployment variable, default)

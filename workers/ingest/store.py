@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernel.fts import rowid_range
-from kernel.ports import D1_MAX_BOUND_PARAMS, SqlValue, Statement
-from kernel.tenancy import TenantDB, Viewer
+from kernel.bindings.ports import D1_MAX_BOUND_PARAMS, SqlValue, Statement
+from kernel.domain.fts import rowid_range
+from kernel.domain.tenancy import TenantDB, Viewer
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -145,7 +145,7 @@ def select_document(db: TenantDB, document_id: str, *, include_deleted: bool = F
 def select_documents(
     db: TenantDB, limit: int, after: str | None, viewer: Viewer | None = None
 ) -> Statement:
-    """A page of documents the viewer may see (kernel.tenancy.Viewer; None = all)."""
+    """A page of documents the viewer may see (kernel.domain.tenancy.Viewer; None = all)."""
     seen, seen_params = viewer.sql("d", 4) if viewer is not None else ("", [])
     return db.statement(
         "SELECT d.id, d.title, d.visibility, d.owner_id, d.tags, d.metadata, d.live_version,"

@@ -10,12 +10,17 @@ from typing import Any
 
 from pydantic import model_validator
 
-from kernel.api import DocumentOptions, FileName, JsonDocument
-from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from kernel.http import Request, validate
-from kernel.jsonbounds import parse_json
-from kernel.multipart import parse_multipart
-from kernel.ports import Outbound, OutboundError
+from ingest.multipart import parse_multipart
+from kernel.bindings.ports import Outbound, OutboundError
+from kernel.contracts.api import DocumentOptions, FileName, JsonDocument
+from kernel.runtime.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from kernel.runtime.http import Request, validate
+from kernel.runtime.jsonbounds import parse_json
 
 URL_TIMEOUT_SECONDS = 15.0
 

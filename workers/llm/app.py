@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel.app import WorkerApp
-from kernel.env import Bindings, resolve
-from kernel.http import Request, Response, json_response
-from kernel.internal import add_internal_routes
-from kernel.metrics import registry
-from kernel.router import Router
-from kernel.tenancy import scope_from_request
+from kernel.bindings.env import Bindings, resolve
+from kernel.bindings.health import add_internal_routes
+from kernel.domain.tenancy import scope_from_request
+from kernel.runtime.app import WorkerApp
+from kernel.runtime.http import Request, Response, json_response
+from kernel.runtime.metrics import registry
+from kernel.runtime.router import Router
 from llm.generation import GenerateRequest, generate_grounded
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kernel.api import Strict
-from kernel.env import Bindings
-from kernel.errors import UpstreamError
-from kernel.inference import GENERATION_MODEL, generate
-from kernel.prompt_format import ABSTAIN_TEXT, format_grounded_prompt
+from kernel.bindings.env import Bindings
+from kernel.bindings.inference import GENERATION_MODEL, generate
+from kernel.contracts.api import Strict
+from kernel.domain.prompt_format import ABSTAIN_TEXT, format_grounded_prompt
+from kernel.runtime.errors import UpstreamError
 
 SYSTEM_PROMPT = (
     "You answer questions for a school using only the numbered sources provided. "

@@ -15,14 +15,14 @@ import json
 import time
 from typing import Any
 
-from kernel.api import AnswerRequest, AnswerResponse, SearchHit, SearchRequest
-from kernel.env import Bindings
-from kernel.errors import UpstreamError
-from kernel.metrics import registry
-from kernel.prompt_format import ABSTAIN_TEXT
-from kernel.services import call
-from kernel.tenancy import TenantDB, TenantScope
-from kernel.wordpiece import count_tokens
+from kernel.bindings.env import Bindings
+from kernel.bindings.services import call
+from kernel.contracts.api import AnswerRequest, AnswerResponse, SearchHit, SearchRequest
+from kernel.domain.prompt_format import ABSTAIN_TEXT
+from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.domain.wordpiece import count_tokens
+from kernel.runtime.errors import UpstreamError
+from kernel.runtime.metrics import registry
 from rag.citations import PageStarts, build_citations, split_claims
 from rag.search import Embedder, hybrid_search
 

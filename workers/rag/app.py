@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kernel.api import (
+from kernel.bindings.env import Bindings, resolve
+from kernel.bindings.health import add_internal_routes
+from kernel.bindings.inference import EMBEDDING_MODEL, embed
+from kernel.bindings.services import PRINCIPAL_HEADER
+from kernel.contracts.api import (
     AnswerRequest,
     AnswerResponse,
     ChatMessageRequest,
@@ -13,16 +17,12 @@ from kernel.api import (
     SearchRequest,
     SearchResponse,
 )
-from kernel.app import WorkerApp
-from kernel.env import Bindings, resolve
-from kernel.errors import BadRequest, NotFound
-from kernel.http import Request, Response, json_response
-from kernel.inference import EMBEDDING_MODEL, embed
-from kernel.internal import add_internal_routes
-from kernel.paging import only_params
-from kernel.router import Router
-from kernel.services import PRINCIPAL_HEADER
-from kernel.tenancy import TenantDB, scope_from_request
+from kernel.domain.paging import only_params
+from kernel.domain.tenancy import TenantDB, scope_from_request
+from kernel.runtime.app import WorkerApp
+from kernel.runtime.errors import BadRequest, NotFound
+from kernel.runtime.http import Request, Response, json_response
+from kernel.runtime.router import Router
 from rag import chat
 from rag.answer import answer
 from rag.cache import Caches

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kernel.ids import sha256_hex
-from kernel.metrics import registry
-from kernel.ports import BindingError, KeyValue
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import BindingError, KeyValue
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.ids import sha256_hex
+from kernel.runtime.metrics import registry
 
 TTL_SECONDS = {"embedding": 7 * 24 * 3600, "search": 3600, "answer": 3600}
 

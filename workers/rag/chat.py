@@ -14,11 +14,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kernel.api import AnswerRequest, AnswerResponse, ChatMessageRequest
-from kernel.ids import new_id
-from kernel.logs import log
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Statement
+from kernel.contracts.api import AnswerRequest, AnswerResponse, ChatMessageRequest
+from kernel.domain.tenancy import TenantDB
+from kernel.runtime.ids import new_id
+from kernel.runtime.logs import log
 
 HISTORY_TURNS = 6
 _ANAPHORA = re.compile(

@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kernel.api import Citation, SearchHit
+from kernel.contracts.api import Citation, SearchHit
 from rag.keyword import STOPWORDS
 
 # (document id, version) → sorted (char_start, page) of its pages near the cited chunks.

@@ -2,7 +2,7 @@
 
 from workers import Request, Response, WorkerEntrypoint
 
-from kernel.runtime import cached_app, serve
+from kernel.runtime.platform import cached_app, serve
 from rag.app import build_app
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from kernel.api import MAX_QUERY_CHARS, Strict
+from kernel.contracts.api import MAX_QUERY_CHARS, Strict
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")

@@ -4,7 +4,7 @@ Vectorize filters cannot express OR or array membership, so tags and visibility 
 document ids in D1 first; the resulting `document_id $in [...]` goes into the vector query when
 it is small enough for Vectorize's 2 KB filter, and the same condition is always repeated in SQL.
 
-The caller's visibility scope (`kernel.tenancy.Viewer`) is part of every filter, enforced inside
+The caller's visibility scope (`kernel.domain.tenancy.Viewer`) is part of every filter, enforced inside
 retrieval, never after it: in SQL as one `AND (... OR ...)` clause; in Vectorize, which has no OR,
 as one query per disjunct (`vector_filters()`), merged by the search — so a document the caller
 may not see never takes part in ranks, scores, counts or cached results.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.api import SearchFilters
-from kernel.ports import D1_MAX_BOUND_PARAMS, SqlValue
-from kernel.tenancy import TenantDB, Viewer
+from kernel.bindings.ports import D1_MAX_BOUND_PARAMS, SqlValue
+from kernel.contracts.api import SearchFilters
+from kernel.domain.tenancy import TenantDB, Viewer
 
 VECTOR_FILTER_MAX_IDS = 40  # 40 ids × ~30 bytes stays under Vectorize's 2,048-byte filter limit
 

@@ -1,7 +1,7 @@
 """BM25 over D1 FTS5, with user text reduced to quoted terms so it can never be query syntax.
 
 Two measured choices keep it fast (bench/search.py, docs/performance.md):
-- FTS5 only walks the tenant's rowid range (kernel/fts.py) instead of reading every matching
+- FTS5 only walks the tenant's rowid range (kernel/domain/fts.py) instead of reading every matching
   row to check an unindexed tenant column;
 - without filters, FTS5 ranks first and only its top rows are checked against live versions,
   deletes and the caller's visibility (two phases); with filters the join runs before the limit
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 
-from kernel.fts import rowid_range
-from kernel.ports import Statement
-from kernel.tenancy import TenantDB
+from kernel.bindings.ports import Statement
+from kernel.domain.fts import rowid_range
+from kernel.domain.tenancy import TenantDB
 from rag.filters import ResolvedFilter
 
 MAX_TERMS = 32

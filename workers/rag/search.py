@@ -12,11 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kernel.api import SearchHit, SearchRequest, SearchResponse
-from kernel.env import Bindings
-from kernel.inference import RERANK_MODEL, rerank
-from kernel.ports import VECTORIZE_MAX_TOP_K
-from kernel.tenancy import TenantDB, TenantScope
+from kernel.bindings.env import Bindings
+from kernel.bindings.inference import RERANK_MODEL, rerank
+from kernel.bindings.ports import VECTORIZE_MAX_TOP_K
+from kernel.contracts.api import SearchHit, SearchRequest, SearchResponse
+from kernel.domain.tenancy import TenantDB, TenantScope
 from rag.filters import ResolvedFilter, resolve
 from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.keyword import fts_query, keyword_hits

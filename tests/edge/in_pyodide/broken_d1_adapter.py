@@ -1,6 +1,6 @@
 """Runs INSIDE Pyodide (edge tier): proves the tier catches a broken Cloudflare adapter.
 
-The fixture monkeypatches `kernel.cloudflare.D1Database._prepare` to call the binding with
+The fixture monkeypatches `kernel.bindings.cloudflare.D1Database._prepare` to call the binding with
 the wrong shape (`stmt.bind([a, b])`, one list, instead of `stmt.bind(a, b)`, varargs) — a
 bug that passes on CPython against loosely typed fakes. The D1 contract must FAIL here; the
 CPython side asserts that it does (test_edge_mesh.py).
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _edge_harness import take_scratch
 
-from kernel import cloudflare
+from kernel.bindings import cloudflare
 from tests.contract.d1_contract import D1Contract
 
 

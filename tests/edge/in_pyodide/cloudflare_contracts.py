@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from _edge_harness import take_scratch
 
-from kernel.cloudflare import D1Database, KvNamespace, R2Bucket, VectorizeIndex
-from kernel.services import CloudflareService
+from kernel.bindings.cloudflare import D1Database, KvNamespace, R2Bucket, VectorizeIndex
+from kernel.bindings.services import CloudflareService
 from tests.contract.d1_contract import D1Contract
 from tests.contract.kv_contract import KvContract
 from tests.contract.r2_contract import R2Contract
@@ -56,7 +56,7 @@ class TestEdgeR2(R2Contract):
         """What Miniflare lets us check of the same contract: the adapter refuses more than
         R2_MAX_METADATA_BYTES itself (before the binding), and metadata the binding accepts
         round-trips byte for byte."""
-        from kernel.ports import R2_MAX_METADATA_BYTES, BindingLimitError
+        from kernel.bindings.ports import R2_MAX_METADATA_BYTES, BindingLimitError
 
         value = "v" * (MINIFLARE_R2_METADATA_BYTES - 10)
         await blobs.put("ok", b"x", custom_metadata={"m": value})

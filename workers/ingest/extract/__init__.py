@@ -19,7 +19,7 @@ from ingest.extract.docx import extract_docx
 from ingest.extract.html import extract_html
 from ingest.extract.pdf import extract_pdf
 from ingest.extract.text import extract_markdown, extract_text
-from kernel.errors import UnsupportedMediaType
+from kernel.runtime.errors import UnsupportedMediaType
 
 __all__ = [
     "SUPPORTED_TYPES",

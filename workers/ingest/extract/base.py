@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernel.errors import PayloadTooLarge, ValidationFailed
+from kernel.runtime.errors import PayloadTooLarge, ValidationFailed
 
 DEFAULT_MAX_INFLATED_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_TEXT_CHARS = 5_000_000

@@ -7,17 +7,17 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from kernel.errors import UpstreamError
-from kernel.http import Response
-from kernel.logs import log
-from kernel.ports import Service, ServiceResponse
+from kernel.bindings.ports import Service, ServiceResponse
+from kernel.runtime.errors import UpstreamError
+from kernel.runtime.http import Response
+from kernel.runtime.logs import log
 
 TENANT_HEADER = "x-edgerag-tenant"
 # Who acts inside the tenant (API key or user id) and their role; set only by the gateway.
 PRINCIPAL_HEADER = "x-edgerag-principal"
 ROLE_HEADER = "x-edgerag-role"
 # A student's teachers (comma-separated user ids), resolved by the gateway from D1 per request:
-# the visibility scope of `students` documents (kernel.tenancy.Viewer).
+# the visibility scope of `students` documents (kernel.domain.tenancy.Viewer).
 TEACHERS_HEADER = "x-edgerag-teachers"
 INTERNAL_HEADER_PREFIX = "x-edgerag-"  # never accepted from the internet (the gateway strips them)
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from kernel.errors import ValidationFailed
+from kernel.runtime.errors import ValidationFailed
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kernel.ports import (
+from kernel.bindings.ports import (
     AI_MAX_EMBED_BATCH,
     D1_MAX_BOUND_PARAMS,
     D1_MAX_ROW_BYTES,

@@ -1,6 +1,6 @@
 """Binding ports: the small Pythonic interfaces domain code talks to.
 
-Each port has two adapters: `kernel.cloudflare` wraps the JS binding from `self.env`
+Each port has two adapters: `kernel.bindings.cloudflare` wraps the JS binding from `self.env`
 through the Pyodide FFI, and `emulator/` implements it in CPython. The contract suites in
 `tests/contract/` run against both, so these signatures *are* the contract.
 
@@ -262,7 +262,7 @@ class OutboundError(BindingError):
 
 @dataclass(frozen=True)
 class FetchedResource:
-    url: str  # the URL as requested, normalised by `kernel.url_policy.check_url`
+    url: str  # the URL as requested, normalised by `kernel.bindings.url_policy.check_url`
     final_url: str  # after redirects
     status: int  # always 2xx: other final statuses raise OutboundError("http_status")
     content_type: str | None  # the raw Content-Type header, parameters included
@@ -273,7 +273,7 @@ class FetchedResource:
 class Outbound(Protocol):
     """`fetch` for URL documents: GET only, http(s) only, public addresses only.
 
-    Every hop of a redirect chain is re-checked against `kernel.url_policy`; the whole fetch
+    Every hop of a redirect chain is re-checked against `kernel.bindings.url_policy`; the whole fetch
     (all hops and the body) must finish within `timeout_s` and the body may not exceed
     `max_bytes` (after content decoding). Failures raise `OutboundError`.
     """

@@ -1,6 +1,6 @@
 """Turn a Worker's raw `env` into typed ports.
 
-On Cloudflare each binding is a JS object (wrapped by the SDK) and gets a `kernel.cloudflare`
+On Cloudflare each binding is a JS object (wrapped by the SDK) and gets a `kernel.bindings.cloudflare`
 adapter; the emulator hands in objects that already implement the ports (`adapter_kind =
 "emulator"`). Domain code only ever sees the ports.
 """
@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kernel.errors import ServiceUnavailable
-from kernel.ports import AI, BlobStore, Database, KeyValue, Outbound, Service, VectorIndex
+from kernel.bindings.ports import AI, BlobStore, Database, KeyValue, Outbound, Service, VectorIndex
+from kernel.runtime.errors import ServiceUnavailable
 
 EMBEDDING_DIMENSIONS = 384  # @cf/baai/bge-small-en-v1.5 and the local MiniLM stand-in
 
@@ -84,8 +84,8 @@ def resolve(
     worker: str, raw_env: Any, services: Mapping[str, str] | None = None, *, outbound: bool = False
 ) -> Bindings:
     """Build the ports for the bindings present in `raw_env` (least privilege: absent = None)."""
-    from kernel import cloudflare  # deferred: only needed when wrapping JS bindings
-    from kernel.services import CloudflareService
+    from kernel.bindings import cloudflare  # deferred: only needed when wrapping JS bindings
+    from kernel.bindings.services import CloudflareService
 
     def port(name: str, wrap: Any) -> Any:
         obj = _raw(raw_env, name)

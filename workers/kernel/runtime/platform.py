@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kernel.app import WorkerApp
-from kernel.http import Request
+from kernel.runtime.app import WorkerApp
+from kernel.runtime.http import Request
 
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 

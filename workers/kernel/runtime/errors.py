@@ -1,4 +1,4 @@
-"""Errors that carry their HTTP status; one handler (`kernel.app`) renders them.
+"""Errors that carry their HTTP status; one handler (`kernel.runtime.app`) renders them.
 
 Every failure leaves the mesh as `{"error": {"code", "message", "request_id"}}`.
 """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel.env import Bindings
-from kernel.http import Request, Response, json_response, text_response
-from kernel.metrics import registry
-from kernel.router import Router
+from kernel.bindings.env import Bindings
+from kernel.runtime.http import Request, Response, json_response, text_response
+from kernel.runtime.metrics import registry
+from kernel.runtime.router import Router
 
 
 def health_report(bindings: Bindings) -> dict[str, Any]:

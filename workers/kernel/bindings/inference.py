@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kernel.errors import UpstreamError
-from kernel.ports import AI, AI_MAX_EMBED_BATCH, BindingError
+from kernel.bindings.ports import AI, AI_MAX_EMBED_BATCH, BindingError
+from kernel.runtime.errors import UpstreamError
 
 EMBEDDING_MODEL = "@cf/baai/bge-small-en-v1.5"
 RERANK_MODEL = "@cf/baai/bge-reranker-base"

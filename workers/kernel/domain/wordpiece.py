@@ -18,7 +18,7 @@ MAX_CHARS_PER_WORD = 100
 
 @lru_cache(maxsize=1)
 def _vocab() -> frozenset[str]:
-    from kernel.wordpiece_vocab import PACKED
+    from kernel.domain.wordpiece_vocab import PACKED
 
     return frozenset(
         zlib.decompress(base64.b85decode("".join(PACKED))).decode("utf-8").splitlines()

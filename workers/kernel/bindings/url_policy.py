@@ -1,6 +1,6 @@
 """Which URLs edgerag may fetch on a tenant's behalf (SSRF policy). Pure Python, Pyodide-safe.
 
-`check_url` normalises a URL and refuses, with `kernel.ports.OutboundError`:
+`check_url` normalises a URL and refuses, with `kernel.bindings.ports.OutboundError`:
 
 - schemes other than http/https                                    -> reason "scheme"
 - malformed URLs, credentials (`user:pass@`), control characters or
@@ -24,7 +24,7 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from kernel.ports import OutboundError
+from kernel.bindings.ports import OutboundError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 ALLOWED_PORTS = frozenset({80, 443, 8080, 8443})

@@ -16,7 +16,7 @@ import re
 from itertools import accumulate
 from typing import Any
 
-from kernel.errors import BadRequest
+from kernel.runtime.errors import BadRequest
 
 # Our deepest request model nests 3 levels; 32 leaves room for tool arguments and the like.
 MAX_DEPTH = 32

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from kernel.errors import BadRequest
+from kernel.runtime.errors import BadRequest
 
 MAX_PARTS = 16
 _PARAM = re.compile(r';\s*([A-Za-z0-9_*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')

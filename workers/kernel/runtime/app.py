@@ -6,12 +6,12 @@ import re
 import time
 import traceback
 
-from kernel.errors import ApiError
-from kernel.http import Request, Response, json_response
-from kernel.ids import new_request_id
-from kernel.logs import log
-from kernel.metrics import registry
-from kernel.router import Router
+from kernel.runtime.errors import ApiError
+from kernel.runtime.http import Request, Response, json_response
+from kernel.runtime.ids import new_request_id
+from kernel.runtime.logs import log
+from kernel.runtime.metrics import registry
+from kernel.runtime.router import Router
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -1,6 +1,6 @@
 """Runtime-neutral HTTP values: what handlers receive and return.
 
-`kernel.runtime` converts the platform's Request/Response (the `workers` SDK on Cloudflare,
+`kernel.runtime.platform` converts the platform's Request/Response (the `workers` SDK on Cloudflare,
 its CPython shim locally) to and from these, so handlers never touch the FFI.
 """
 
@@ -14,8 +14,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from kernel.jsonbounds import parse_json
+from kernel.runtime.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from kernel.runtime.jsonbounds import parse_json
 
 DEFAULT_MAX_JSON_BYTES = 1 * 1024 * 1024
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kernel.errors import MethodNotAllowed, NotFound
-from kernel.http import Request, Response
+from kernel.runtime.errors import MethodNotAllowed, NotFound
+from kernel.runtime.http import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -10,7 +10,7 @@ Worker as JavaScript numbers (the edge tier caught 62-bit rowids losing precisio
 
 from __future__ import annotations
 
-from kernel.tenancy import TenantScope
+from kernel.domain.tenancy import TenantScope
 
 SEQ_BITS = 36  # 68 billion chunks per range
 KEY_BITS = 16  # KEY_BITS + SEQ_BITS ≤ 52: exact as a JS number

@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
-from kernel.limits import (
+from kernel.bindings.limits import (
     check_ai_inputs,
     check_d1_statement,
     check_kv_key,
@@ -30,7 +30,7 @@ from kernel.limits import (
     check_vectors,
     normalize_filter,
 )
-from kernel.ports import (
+from kernel.bindings.ports import (
     BindingError,
     BindingLimitError,
     Blob,
@@ -45,7 +45,7 @@ from kernel.ports import (
     VectorFilter,
     VectorMatch,
 )
-from kernel.url_policy import (
+from kernel.bindings.url_policy import (
     REDIRECT_STATUSES,
     check_fetch_args,
     check_url,
@@ -125,7 +125,7 @@ def _query_result(res: Any) -> QueryResult:
 
 
 class D1Database:
-    """`kernel.ports.Database` over a D1 binding (`self.env.DB`)."""
+    """`kernel.bindings.ports.Database` over a D1 binding (`self.env.DB`)."""
 
     def __init__(self, binding: Any) -> None:
         self._db = binding
@@ -153,7 +153,7 @@ class D1Database:
 
 # --- KV ------------------------------------------------------------------------------------
 class KvNamespace:
-    """`kernel.ports.KeyValue` over a Workers KV binding."""
+    """`kernel.bindings.ports.KeyValue` over a Workers KV binding."""
 
     def __init__(self, binding: Any) -> None:
         self._kv = binding
@@ -218,7 +218,7 @@ def _blob_info(obj: Any) -> BlobInfo:
 
 
 class R2Bucket:
-    """`kernel.ports.BlobStore` over an R2 bucket binding."""
+    """`kernel.bindings.ports.BlobStore` over an R2 bucket binding."""
 
     def __init__(self, binding: Any) -> None:
         self._r2 = binding
@@ -286,7 +286,7 @@ def _js_filter(filter: VectorFilter) -> dict[str, Any]:
 
 
 class VectorizeIndex:
-    """`kernel.ports.VectorIndex` over a Vectorize (V2) index binding.
+    """`kernel.bindings.ports.VectorIndex` over a Vectorize (V2) index binding.
 
     upsert/delete_by_ids return how many ids were submitted: V2 mutations are asynchronous
     and report a mutation id, not a count.
@@ -371,7 +371,7 @@ class VectorizeIndex:
 
 # --- Workers AI ----------------------------------------------------------------------------
 class WorkersAI:
-    """`kernel.ports.AI` over the Workers AI binding: every model is the real one."""
+    """`kernel.bindings.ports.AI` over the Workers AI binding: every model is the real one."""
 
     def __init__(self, binding: Any) -> None:
         self._ai = binding
@@ -384,7 +384,7 @@ class WorkersAI:
         return dict(out) if isinstance(out, Mapping) else {"response": out}
 
     def describe(self) -> dict[str, Any]:
-        from kernel.inference import EMBEDDING_MODEL, GENERATION_MODEL, RERANK_MODEL
+        from kernel.bindings.inference import EMBEDDING_MODEL, GENERATION_MODEL, RERANK_MODEL
 
         return {
             model: {"served_by": "Workers AI", "stand_in": False}
@@ -426,10 +426,10 @@ def _response_header(response: Any, name: str) -> str | None:
 
 
 class CloudflareOutbound:
-    """`kernel.ports.Outbound` over the Workers runtime `fetch`.
+    """`kernel.bindings.ports.Outbound` over the Workers runtime `fetch`.
 
     Redirects are followed by hand (`redirect="manual"`) so that every hop passes
-    `kernel.url_policy.check_url` again. One `AbortSignal.timeout` per hop, sized to what is
+    `kernel.bindings.url_policy.check_url` again. One `AbortSignal.timeout` per hop, sized to what is
     left of the overall budget, bounds connection *and* body reading (an aborted signal
     errors the body stream too). The size cap is checked against Content-Length before
     reading and enforced while streaming the body, so an oversized document is cancelled

@@ -9,10 +9,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kernel.errors import ApiError
-from kernel.http import Request
-from kernel.ports import Database, QueryResult, SqlValue, Statement
-from kernel.services import PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, TENANT_HEADER
+from kernel.bindings.ports import Database, QueryResult, SqlValue, Statement
+from kernel.bindings.services import PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, TENANT_HEADER
+from kernel.runtime.errors import ApiError
+from kernel.runtime.http import Request
 
 _TENANT_ID = re.compile(r"^t_[0-9a-f]{24}$")
 _BINDS_TENANT = re.compile(r"tenant_id\s*=\s*\?1\b")
