@@ -19,6 +19,7 @@ from kernel.bindings.ports import (
     D1_MAX_STATEMENT_BYTES,
     BindingError,
     BindingLimitError,
+    ConstraintViolation,
     QueryResult,
     SqlValue,
     Statement,
@@ -180,6 +181,8 @@ def _translate(exc: sqlite3.Error) -> BindingError:
         )
     if "too big" in lowered or "too long" in lowered or "too many sql variables" in lowered:
         return BindingLimitError(f"D1_ERROR: {message}: SQLITE_TOOBIG")
+    if isinstance(exc, sqlite3.IntegrityError):  # D1's text for the same failure
+        return ConstraintViolation(f"D1_ERROR: {message}: SQLITE_CONSTRAINT")
     if "not authorized" in lowered:
         return BindingError(f"D1_ERROR: {message}: SQLITE_AUTH")
     return BindingError(f"D1_ERROR: {message}")

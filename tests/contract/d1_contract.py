@@ -14,6 +14,7 @@ from kernel.bindings.ports import (
     D1_MAX_STATEMENT_BYTES,
     BindingError,
     BindingLimitError,
+    ConstraintViolation,
     Database,
     Statement,
 )
@@ -58,8 +59,9 @@ class D1Contract:
     async def test_sql_errors_raise_binding_error(self, db: Database) -> None:
         with pytest.raises(BindingError):
             await db.execute("SELECT * FROM missing_table")
-        with pytest.raises(BindingError):
+        with pytest.raises(BindingError) as syntax:
             await db.execute("SELEC 1")
+        assert not isinstance(syntax.value, ConstraintViolation)
 
     async def test_constraints_and_foreign_keys_are_enforced(self, db: Database) -> None:
         await db.execute("CREATE TABLE tenants (id TEXT PRIMARY KEY)")
@@ -69,10 +71,12 @@ class D1Contract:
         )
         await db.execute("INSERT INTO tenants VALUES ('t1')")
         await db.execute("INSERT INTO docs VALUES ('d1', 't1')")
-        with pytest.raises(BindingError):
+        with pytest.raises(ConstraintViolation):
             await db.execute("INSERT INTO docs VALUES ('d1', 't1')")  # duplicate primary key
-        with pytest.raises(BindingError):
+        with pytest.raises(ConstraintViolation):
             await db.execute("INSERT INTO docs VALUES ('d2', 'nope')")  # D1 enforces FKs
+        with pytest.raises(ConstraintViolation):
+            await db.execute("INSERT INTO docs VALUES (NULL, NULL)")  # NOT NULL
 
     async def test_batch_returns_one_result_per_statement(self, db: Database) -> None:
         await db.execute(NOTES)
@@ -90,7 +94,7 @@ class D1Contract:
     async def test_batch_is_atomic(self, db: Database) -> None:
         await db.execute(NOTES)
         await db.execute("INSERT INTO notes (id, tenant_id, body) VALUES (1, 't1', 'keep')")
-        with pytest.raises(BindingError):
+        with pytest.raises(ConstraintViolation):  # the duplicate key, typed, in a batch too
             await db.batch(
                 [
                     Statement("INSERT INTO notes (id, tenant_id, body) VALUES (2, 't1', 'new')"),

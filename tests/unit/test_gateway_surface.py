@@ -15,7 +15,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "openapi.json"
 
 def test_every_gateway_route_is_in_the_openapi_file() -> None:
     app = build_app(SimpleNamespace())
-    routes = {(r.method.lower(), r.pattern) for r in app.router._routes}
+    routes = {(r.method.lower(), r.pattern) for r in app.router.routes}
     doc = json.loads(SCHEMA.read_text())
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert routes == documented

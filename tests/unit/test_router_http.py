@@ -27,7 +27,7 @@ def test_router_matches_params_and_reports_405_with_allow() -> None:
     assert route.pattern == "/v1/documents/{id}" and params == {"id": "d_1"}
     with pytest.raises(MethodNotAllowed) as info:
         router.resolve("POST", "/v1/documents/d_1")
-    assert info.value.headers["allow"] == "DELETE, GET"
+    assert info.value.headers["allow"] == "DELETE, GET, HEAD"  # GET answers HEAD
     with pytest.raises(NotFound):
         router.resolve("GET", "/v1/documents/d_1/extra")
 

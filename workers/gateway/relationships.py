@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.auth import Principal
 from gateway.models import CreateRelationship
-from kernel.bindings.ports import BindingError, Statement
+from kernel.bindings.ports import ConstraintViolation, Statement
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.runtime.ids import new_id
@@ -86,10 +86,8 @@ async def create(db: TenantDB, principal: Principal, body: CreateRelationship) -
     rel_id = new_id("rel")
     try:
         await db.run(insert(db, rel_id, teacher_id, body.student_id))
-    except BindingError as exc:
-        if "UNIQUE" in str(exc):
-            raise Conflict("this student is already related to this teacher") from exc
-        raise
+    except ConstraintViolation as exc:
+        raise Conflict("this student is already related to this teacher") from exc
     return {"id": rel_id, "teacher_id": teacher_id, "student_id": body.student_id}
 
 

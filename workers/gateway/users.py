@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway import jwt, passwords
 from gateway.models import Login, RegisterUser, UpdateUser
-from kernel.bindings.ports import BindingError, Database, Statement
+from kernel.bindings.ports import ConstraintViolation, Database, Statement
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.runtime.errors import ApiError, Conflict, NotFound, Unauthorized
 from kernel.runtime.ids import new_id, random_token, sha256_hex
@@ -163,12 +163,10 @@ class Identity:
         hashed = passwords.hash_password(body.password, self.iterations)
         try:
             await tdb.run(insert_user(tdb, user_id, body.email, body.name, body.role, hashed))
-        except BindingError as exc:
-            if "UNIQUE" in str(exc):
-                raise Conflict(
-                    "a user with this email already exists in the tenant", code="email_taken"
-                ) from exc
-            raise
+        except ConstraintViolation as exc:  # the (tenant, email) unique index
+            raise Conflict(
+                "a user with this email already exists in the tenant", code="email_taken"
+            ) from exc
         return {"id": user_id, "email": body.email, "name": body.name, "role": body.role}
 
     async def login(self, body: Login) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ingest import jobs, store
+from ingest.access import authorize
 from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
 from kernel.bindings.env import Bindings, resolve
@@ -19,7 +20,7 @@ from kernel.bindings.ports import Statement
 from kernel.bindings.services import PRINCIPAL_HEADER, call
 from kernel.contracts.api import TenantSettings
 from kernel.domain.paging import page_params
-from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request
+from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.errors import BadRequest, NotFound
 from kernel.runtime.http import Request, Response, json_response
@@ -67,12 +68,12 @@ class Ingest:
         return row, effective(self.b, row)
 
     async def get_settings(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         _, current = await self._settings(db)
         return json_response(current.public())
 
     async def update_settings(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         row, _ = await self._settings(db)
         new = apply_change(self.b, row, request.model(TenantSettings))
         await db.run(store.upsert_settings(db, new))
@@ -82,6 +83,8 @@ class Ingest:
     async def _accept(self, request: Request, document_id: str, new_document: bool) -> Response:
         scope = scope_from_request(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
+        if not new_document:  # before reading a byte of the upload
+            await authorize(db, scope.viewer, document_id, write=True)
         _, current = await self._settings(db)
         key = request.header("idempotency-key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
@@ -208,6 +211,7 @@ class Ingest:
         scope = scope_from_request(request)
         document_id = _document_id(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
+        await authorize(db, scope.viewer, document_id, write=True)
         doc = (await db.run(store.select_document(db, document_id, include_deleted=True))).rows
         if not doc:
             raise NotFound(f"document {document_id} not found")
@@ -221,6 +225,7 @@ class Ingest:
         scope = scope_from_request(request)
         document_id = _document_id(request)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
+        await authorize(db, scope.viewer, document_id, write=True)
         result, _ = await db.batch(
             [store.set_deleted(db, document_id, False), store.bump_corpus_version(db)]
         )
@@ -240,8 +245,9 @@ class Ingest:
         return json_response({"documents": documents, "next_cursor": cursor})
 
     async def get(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         document_id = _document_id(request)
+        await authorize(db, db.scope.viewer, document_id, write=False)
         rows = (await db.run(store.select_document(db, document_id))).rows
         if not rows:
             raise NotFound(f"document {document_id} not found")
@@ -261,8 +267,9 @@ class Ingest:
         return json_response(doc)
 
     async def status(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         document_id = _document_id(request)
+        await authorize(db, db.scope.viewer, document_id, write=False)
         rows = (await db.run(store.select_document(db, document_id))).rows
         if not rows:
             raise NotFound(f"document {document_id} not found")

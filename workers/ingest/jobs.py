@@ -31,6 +31,7 @@ from kernel.bindings.ports import (
     AI_MAX_EMBED_BATCH,
     BindingError,
     BindingLimitError,
+    ConstraintViolation,
     Database,
     Statement,
     Vector,
@@ -267,7 +268,7 @@ async def accept(
     except BindingError as exc:
         # Nothing half-written: D1 rolled the batch back; remove what this request put in R2.
         await blobs.delete([text_key, *([original_key] if created_original else [])])
-        if "UNIQUE" in str(exc) or "constraint" in str(exc).lower():
+        if isinstance(exc, ConstraintViolation):  # another version took this number first
             raise Conflict(
                 "another upload for this document is in flight; retry", code="version_conflict"
             ) from exc

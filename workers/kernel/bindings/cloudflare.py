@@ -35,6 +35,7 @@ from kernel.bindings.ports import (
     BindingLimitError,
     Blob,
     BlobInfo,
+    ConstraintViolation,
     FetchedResource,
     KvListing,
     OutboundError,
@@ -81,6 +82,9 @@ def _boundary(what: str) -> Iterator[None]:
         lowered = message.lower()
         if any(marker in lowered for marker in _LIMIT_MARKERS):
             raise BindingLimitError(message) from exc
+        # D1 reports e.g. "D1_ERROR: UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT".
+        if "constraint failed" in lowered or "sqlite_constraint" in lowered:
+            raise ConstraintViolation(message) from exc
         raise BindingError(message) from exc
 
 

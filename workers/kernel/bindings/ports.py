@@ -45,6 +45,12 @@ class BindingError(Exception):
     """A binding call failed (the platform said no)."""
 
 
+class ConstraintViolation(BindingError):
+    """D1 refused a write that breaks a constraint (UNIQUE, PRIMARY KEY, FOREIGN KEY, NOT NULL,
+    CHECK). Nothing of the statement — or of its batch — was applied. Callers that expect a
+    duplicate catch this type instead of matching the error text."""
+
+
 class BindingLimitError(BindingError):
     """A Cloudflare limit was exceeded; the same call would fail in production."""
 

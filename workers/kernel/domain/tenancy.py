@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kernel.bindings.env import Bindings
 from kernel.bindings.ports import Database, QueryResult, SqlValue, Statement
 from kernel.bindings.services import PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, TENANT_HEADER
 from kernel.runtime.errors import ApiError
@@ -114,6 +115,11 @@ def scope_from_request(request: Request) -> TenantScope:
         teachers=teachers,
     )
     return TenantScope(request.header(TENANT_HEADER) or "", viewer)
+
+
+def tenant_db(bindings: Bindings, request: Request) -> TenantDB:
+    """A handler's database: the DB binding scoped to the tenant (and viewer) the gateway sent."""
+    return TenantDB(bindings.need(bindings.db, "DB"), scope_from_request(request))
 
 
 class TenantDB:

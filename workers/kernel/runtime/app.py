@@ -11,7 +11,7 @@ from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.ids import new_request_id
 from kernel.runtime.logs import log
 from kernel.runtime.metrics import registry
-from kernel.runtime.router import Router
+from kernel.runtime.router import Route, Router
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -33,11 +33,12 @@ class WorkerApp:
         request.request_id = request_id_for(request)
         started = time.perf_counter()
         route_label = "unmatched"
+        head = request.method == "HEAD"
         try:
             route, params = self.router.resolve(request.method, request.path)
             route_label = route.pattern
             request.params = params
-            response = await route.handler(request)
+            response = await self._run(route, request)
         except ApiError as exc:
             response = json_response(exc.body(request.request_id), exc.status, exc.headers)
         except Exception as exc:  # the one place a surprise becomes a clean 500
@@ -57,6 +58,8 @@ class WorkerApp:
                 }
             }
             response = json_response(body, 500)
+        if head:  # the GET's status and headers, never a body (errors included)
+            response.body, response.stream = b"", None
         response.headers["x-request-id"] = request.request_id
         elapsed_ms = (time.perf_counter() - started) * 1000
         status = str(response.status)
@@ -85,3 +88,12 @@ class WorkerApp:
             latency_ms=round(elapsed_ms, 2),
         )
         return response
+
+    async def _run(self, route: Route, request: Request) -> Response:
+        if request.method != "HEAD" or route.method == "HEAD":
+            return await route.handler(request)
+        request.method = "GET"  # handlers, rate limits and forwarding see the GET it is
+        try:
+            return await route.handler(request)
+        finally:
+            request.method = "HEAD"  # logs and metrics say what was asked

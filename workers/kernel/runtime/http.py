@@ -39,6 +39,10 @@ class Request:
     request_id: str = ""
     # ctx.waitUntil of the invocation: work that continues after the response is sent.
     wait_until: Callable[[Awaitable[Any]], None] | None = None
+    # What a Worker's own pipeline learns about this request (the gateway: who the caller is,
+    # which route row matched, the rate-limit headers) — carried on the request, never in an
+    # app-level table keyed by it.
+    context: Any = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

@@ -1,0 +1,125 @@
+"""The gateway's public surface: one row per route, and nothing routes that is not a row here.
+
+Routing, authentication, roles, rate-limit classes, body limits, token budgets, the 405 Allow
+and OPTIONS answers and schema/openapi.json are all read from this table (gateway/route.py
+says what each column means; gateway/pipeline.py runs the rows).
+"""
+
+from __future__ import annotations
+
+from gateway import identity, operator
+from gateway.access import WRITERS
+from gateway.forward import purge_caches
+from gateway.models import (
+    CreateApiKey,
+    CreateRelationship,
+    Login,
+    Refresh,
+    RegisterUser,
+    TenantPolicy,
+    UpdateUser,
+)
+from gateway.route import UPLOAD, Route
+from kernel.contracts import api
+
+ADMIN = frozenset({"admin"})
+
+# A table reads best as one: a row per route, kept out of the formatter's one-argument-a-line.
+# fmt: off
+ROUTES: tuple[Route, ...] = (
+    # --- operations and tenants ---------------------------------------------------------------
+    Route("GET", "/health", "Workers, bindings, models and stand-ins", operator.health,
+          auth="none", rate=None),
+    Route("GET", "/metrics", "Prometheus metrics: the operator token sees everything;"
+          " EDGERAG_METRICS_TOKEN the same without per-tenant series", operator.metrics,
+          auth="metrics", rate=None),
+    Route("POST", "/v1/tenants", "Create a tenant and its first admin API key",
+          operator.create_tenant, auth="operator", rate=None,
+          request_model=api.CreateTenant, response_model=api.TenantCreated, status=201),
+    Route("PATCH", "/v1/tenants/{tenant_id}", "CORS origins (tenant admin or operator) and daily"
+          " LLM token budget (operator)", operator.update_tenant, auth="operator_or_principal",
+          roles=ADMIN, what="changing the tenant's CORS origins", request_model=TenantPolicy),
+    # --- identity ----------------------------------------------------------------------------
+    Route("POST", "/v1/auth/register", "Register a user (tenant admins)", identity.register,
+          roles=ADMIN, what="registering users", request_model=RegisterUser, status=201),
+    Route("POST", "/v1/auth/login", "→ {access_token, refresh_token, token_type, expires_in};"
+          " rate limited per IP and email", identity.login, auth="none", rate="login",
+          request_model=Login),
+    Route("POST", "/v1/auth/refresh", "Rotate a refresh token; reusing a spent one revokes its"
+          " whole family", identity.refresh, auth="none", rate="refresh", request_model=Refresh),
+    Route("GET", "/v1/auth/me", "The caller: id, tenant_id, role, kind", identity.me),
+    Route("POST", "/v1/auth/logout", "End the caller's session: its refresh tokens and access"
+          " tokens stop working at once (users; API keys are revoked instead)", identity.logout),
+    Route("GET", "/v1/users", "Users (admins: all; teachers: students)", identity.list_users,
+          roles=WRITERS, what="listing users"),
+    Route("PATCH", "/v1/users/{user_id}", "Change a user's role or disable/enable them (admins,"
+          " not on themselves); effective on the user's next request, and disabling ends every"
+          " session", identity.update_user, roles=ADMIN, what="changing users",
+          request_model=UpdateUser),
+    Route("GET", "/v1/api-keys", "API keys (admins; never the key itself)",
+          identity.list_api_keys, roles=ADMIN, what="listing API keys"),
+    Route("POST", "/v1/api-keys", "New API key, shown once (admins)", identity.create_api_key,
+          roles=ADMIN, what="creating API keys", request_model=CreateApiKey, status=201),
+    Route("DELETE", "/v1/api-keys/{key_id}", "Revoke an API key (admins)",
+          identity.revoke_api_key, roles=ADMIN, what="revoking API keys"),
+    Route("GET", "/v1/relationships", "Teacher–student relationships",
+          identity.list_relationships),
+    Route("POST", "/v1/relationships", "A teacher adds a student ({student_id}); admins also"
+          " name the teacher", identity.create_relationship, request_model=CreateRelationship,
+          status=201),
+    Route("DELETE", "/v1/relationships/{relationship_id}", "Remove a relationship",
+          identity.delete_relationship),
+    Route("GET", "/v1/rate-limit/status", "The caller's rate-limit windows and token budget",
+          identity.rate_limit_status, rate=None),
+    # --- documents (the ingest Worker checks visibility and ownership of each one) -----------
+    Route("POST", "/v1/documents", "Add a document: JSON text or url, or multipart/form-data"
+          " (file, title, visibility, tags, metadata); optional Idempotency-Key header", "INGEST",
+          roles=WRITERS, what="uploading documents", rate="ingest", body_limit=UPLOAD,
+          request_model=api.JsonDocument, response_model=api.DocumentAccepted, status=202,
+          multipart=True),
+    Route("GET", "/v1/documents", "List documents (?limit, ?cursor pages)", "INGEST",
+          paged=True),
+    Route("GET", "/v1/documents/{document_id}", "One document with its versions", "INGEST"),
+    Route("PUT", "/v1/documents/{document_id}", "New version: JSON text or url, or"
+          " multipart/form-data (file, title); the document keeps its visibility, tags and"
+          " metadata. 200 with unchanged=true when the content is identical", "INGEST",
+          roles=WRITERS, what="changing documents", rate="ingest", body_limit=UPLOAD,
+          request_model=api.JsonDocument, response_model=api.DocumentAccepted, status=202,
+          multipart=True),
+    Route("DELETE", "/v1/documents/{document_id}", "Soft delete; ?purge=true removes vectors,"
+          " index rows and originals", "INGEST", roles=WRITERS, what="changing documents",
+          after=purge_caches),
+    Route("POST", "/v1/documents/{document_id}/restore", "Undo a soft delete", "INGEST",
+          roles=WRITERS, what="changing documents"),
+    # Clients poll status while a document ingests: its own class, so polling can't starve
+    # the caller's other requests.
+    Route("GET", "/v1/documents/{document_id}/status", "queued | processing | ready | failed,"
+          " with progress and failure reason", "INGEST", rate="status"),
+    Route("GET", "/v1/settings", "Tenant ingestion settings", "INGEST",
+          response_model=api.TenantSettings),
+    Route("PATCH", "/v1/settings", "Change tenant settings (admin)", "INGEST", roles=ADMIN,
+          what="changing settings", request_model=api.TenantSettings,
+          response_model=api.TenantSettings),
+    # --- retrieval and answers ---------------------------------------------------------------
+    Route("POST", "/v1/search", "Hybrid search (dense + BM25, RRF or weighted fusion, reranked);"
+          " filters and per-stage timings", "RAG", rate="search",
+          request_model=api.SearchRequest, response_model=api.SearchResponse),
+    Route("POST", "/v1/answer", "Grounded answer with verified citations, confidence,"
+          " follow-ups; abstains when unsupported", "RAG", rate="answer", spends_tokens=True,
+          request_model=api.AnswerRequest, response_model=api.AnswerResponse),
+    Route("POST", "/v1/chat/sessions", "Start a chat session", "RAG",
+          request_model=api.CreateSession, status=201),
+    Route("GET", "/v1/chat/sessions", "The caller's chat sessions", "RAG"),
+    Route("GET", "/v1/chat/sessions/{session_id}", "A session with its messages", "RAG"),
+    Route("DELETE", "/v1/chat/sessions/{session_id}", "Delete a session", "RAG"),
+    Route("POST", "/v1/chat/sessions/{session_id}/messages", "Ask in a session; with"
+          " stream=true the answer is text/event-stream: token, citation, done, error", "RAG",
+          rate="answer", spends_tokens=True, request_model=api.ChatMessageRequest,
+          response_model=api.AnswerResponse),
+    # One golden-set run (≤600 searches) counts as one request of the search class.
+    Route("POST", "/v1/eval", "Score retrieval on the tenant's golden set ({questions:"
+          " [{question, relevant_document_ids, grades?}], modes?, per_question?}): nDCG@10,"
+          " Recall@10/100, MRR@10, P@3 per mode", "RAG", roles=WRITERS,
+          what="running evaluations", rate="search"),
+)
+# fmt: on
