@@ -1,0 +1,227 @@
+"""rag.answer, rag.citations and rag.chat: the pure parts, driven without a model or a mesh."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kernel.contracts.api import AnswerResponse, Citation, SearchHit
+from kernel.domain.prompt_format import ABSTAIN_TEXT
+from kernel.domain.tenancy import TenantDB, TenantScope
+from rag import answer, chat, citations
+
+TENANT = "t_" + "a" * 24
+
+
+def hit(n: int, text: str, rerank: float | None = None, **extra: Any) -> SearchHit:
+    fields: dict[str, Any] = {
+        "document_id": f"d_{n:024x}",
+        "version": 1,
+        "title": f"Doc {n}",
+        "heading_path": [],
+        "chunk_id": f"c_{n}",
+        "text": text,
+        "score": 1.0 / n,
+        "rerank_score": rerank,
+        "char_start": 100,
+        "char_end": 100 + len(text),
+        **extra,
+    }
+    return SearchHit(**fields)
+
+
+# --- rag.answer: confidence = 0.5·relevance + 0.2·margin + 0.3·citation coverage -----------
+def test_confidence_formula_exact_values() -> None:
+    hits = [hit(1, "a", 0.9), hit(2, "b", 0.5), hit(3, "c", 0.3), hit(4, "d", 0.1), hit(5, "e", 0)]
+    # relevance 0.9; margin 0.9 - mean(0.5, 0.3, 0.1) = 0.6; coverage (4 - 1) / 4
+    assert answer.confidence(hits, seen=4, dropped=1) == round(
+        0.5 * 0.9 + 0.2 * 0.6 + 0.3 * 0.75, 3
+    )
+    assert answer.confidence([hit(1, "a", 0.8)], seen=2, dropped=0) == round(
+        0.5 * 0.8 + 0.2 * 0.8 + 0.3, 3
+    )  # one hit: the margin is its whole score
+
+
+def test_confidence_is_zero_without_evidence_and_bounded_by_one() -> None:
+    assert answer.confidence([], seen=0, dropped=0) == 0.0
+    assert answer.confidence([hit(1, "a", None)], seen=3, dropped=3) == 0.0
+    assert answer.confidence([hit(1, "a", 1.0)], seen=1, dropped=0) == 1.0
+
+
+def test_confidence_grows_with_relevance_margin_and_coverage() -> None:
+    def conf(top: float, second: float, dropped: int) -> float:
+        return answer.confidence([hit(1, "a", top), hit(2, "b", second)], 4, dropped)
+
+    assert conf(0.9, 0.2, 0) > conf(0.7, 0.2, 0)  # relevance
+    assert conf(0.9, 0.2, 0) > conf(0.9, 0.6, 0)  # margin over the runners-up
+    assert conf(0.9, 0.2, 0) > conf(0.9, 0.2, 2)  # dropped citations cost confidence
+
+
+def test_abstention_says_exactly_the_abstain_sentence() -> None:
+    response = answer.abstention()
+    assert response.answer == ABSTAIN_TEXT and response.abstained and response.citations == []
+    assert response.confidence == 0.0 and response.usage["total_tokens"] == 0
+
+
+def test_within_budget_keeps_the_first_hit_and_stops_at_the_budget() -> None:
+    long = " ".join(["photosynthesis"] * 50)
+    hits = [hit(1, long), hit(2, "short text"), hit(3, long)]
+    assert [h.chunk_id for h in answer.within_budget(hits, budget=10)] == ["c_1"]  # never empty
+    kept = answer.within_budget(hits, budget=10_000)
+    assert [h.chunk_id for h in kept] == ["c_1", "c_2", "c_3"]
+
+
+def test_follow_ups_point_at_uncited_material_not_the_question() -> None:
+    hits = [
+        hit(1, "x", heading_path=["Light reactions"]),
+        hit(2, "y", heading_path=["Calvin cycle"]),
+        hit(3, "z", heading_path=["Calvin cycle"]),
+        hit(4, "w"),
+    ]
+    out = answer.follow_ups("What happens in the light reactions?", hits, cited={"c_2"})
+    assert out == ["What does “Doc 3” say about Calvin cycle?", "What else does “Doc 4” cover?"]
+
+
+# --- rag.citations ----------------------------------------------------------------------
+def test_split_claims_moves_trailing_markers_onto_their_sentence() -> None:
+    claims = citations.split_claims("Lift exists. [2] Drag opposes motion [1][3]. No source here.")
+    assert [(c.text, c.sources) for c in claims] == [
+        ("Lift exists.", (2,)),
+        ("Drag opposes motion.", (1, 3)),
+        ("No source here.", ()),
+    ]
+
+
+def test_locate_prefers_the_verbatim_quote_then_the_best_overlapping_sentence() -> None:
+    source = "Plants use light. Chlorophyll absorbs red and blue light! Roots take water."
+    assert citations.locate("Chlorophyll absorbs red and blue light", source) == (
+        18,
+        "Chlorophyll absorbs red and blue light!",
+    )
+    offset, quote = citations.locate("chlorophyll absorbs blue light strongly", source) or (0, "")
+    assert quote == "Chlorophyll absorbs red and blue light!" and source[offset:].startswith(quote)
+    assert citations.locate("Mitochondria make ATP", source) is None
+
+
+def test_page_at_is_the_last_page_starting_at_or_before_the_offset() -> None:
+    starts = [(0, 1), (500, 2), (900, 3)]
+    assert [citations.page_at(starts, o, 7) for o in (0, 499, 500, 950)] == [1, 1, 2, 3]
+    assert citations.page_at([], 10, 7) == 7
+
+
+def test_build_citations_keeps_only_quotes_the_stored_text_still_says() -> None:
+    text = "Chlorophyll absorbs red light. Plants release oxygen."
+    hits = [hit(1, text), hit(2, "Unrelated words about rivers.")]
+    claims = citations.split_claims(
+        "Chlorophyll absorbs red light. [1] Plants release oxygen. [2] Invented [7]."
+    )
+    out, cites, seen, dropped = citations.build_citations(claims, hits, {"c_1": text, "c_2": ""})
+    assert out == "Chlorophyll absorbs red light. [1]"
+    assert (seen, dropped) == (3, 2)  # [2] is not in source 2; [7] does not exist
+    (only,) = cites
+    assert (only.char_start, only.char_end) == (100, 100 + len("Chlorophyll absorbs red light."))
+    # The stored chunk changed since retrieval: the quote no longer stands.
+    _, none, _, dropped = citations.build_citations(claims[:1], hits, {"c_1": "changed"})
+    assert none == [] and dropped == 1
+
+
+# --- rag.chat ---------------------------------------------------------------------------
+def test_follow_ups_carry_the_previous_question_only_when_they_lean_on_it() -> None:
+    history = [{"role": "user", "content": "How do plants make sugar?"}, {"role": "assistant"}]
+    assert chat.rewrite_follow_up("Why is it green?", history) == (
+        "How do plants make sugar? Why is it green?"
+    )
+    standalone = "Which gas do leaves release during photosynthesis?"
+    assert chat.rewrite_follow_up(standalone, history) == standalone
+    assert chat.rewrite_follow_up("And then?", []) == "And then?"
+
+
+def test_sse_frames_are_named_events_with_compact_json() -> None:
+    assert chat.sse("token", {"text": "Hi "}) == b'event: token\ndata: {"text":"Hi "}\n\n'
+
+
+def _db() -> TenantDB:
+    return TenantDB(object(), TenantScope(TENANT))  # type: ignore[arg-type]
+
+
+def test_session_sql_is_scoped_to_the_tenant_and_the_owner() -> None:
+    db = _db()
+    for stmt in (
+        chat.select_session(db, "s_1", "u_1"),
+        chat.select_sessions(db, "u_1"),
+        *chat.delete_session(db, "s_1", "u_1"),
+    ):
+        assert "tenant_id = ?1" in stmt.sql and stmt.params[0] == TENANT
+    assert "owner_id" in chat.select_session(db, "s_1", "u_1").sql
+    assert "u_1" in chat.select_session(db, "s_1", "u_1").params
+
+
+def test_decode_message_parses_its_json_columns() -> None:
+    row = {"role": "assistant", "content": "x", "citations": "[]", "meta": json.dumps({"a": 1})}
+    decoded = chat.decode_message(row)
+    assert decoded["citations"] == [] and decoded["meta"] == {"a": 1}
+
+
+class _RecordingDB:
+    """Collects what the stream writes, like D1 would receive it."""
+
+    def __init__(self) -> None:
+        self.runs: list[Any] = []
+        self.batches: list[Any] = []
+
+    async def execute(self, sql: str, params: Any) -> Any:
+        self.runs.append((sql, params))
+
+    async def batch(self, statements: Any) -> Any:
+        self.batches.append(statements)
+        return []
+
+
+async def test_stream_answer_sends_tokens_citations_done_and_stores_what_was_sent() -> None:
+    raw = _RecordingDB()
+    db = TenantDB(raw, TenantScope(TENANT))  # type: ignore[arg-type]
+    cite = Citation(
+        n=1,
+        document_id="d_" + "1" * 24,
+        chunk_id="c_1",
+        title="Doc",
+        version=1,
+        page=None,
+        page_end=None,
+        char_start=0,
+        char_end=10,
+        quote="Leaves are green.",
+    )
+    result = AnswerResponse(
+        answer="Leaves are green. [1] They hold chlorophyll.",
+        citations=[cite],
+        confidence=0.8,
+        follow_ups=[],
+        abstained=False,
+        usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        timings_ms={},
+    )
+    frames = [f async for f in chat.stream_answer(db, "s_1", result, {"retrieval_query": "q"})]
+    events = [f.decode().split("\n")[0].removeprefix("event: ") for f in frames]
+    assert events[-1] == "done" and events.count("citation") == 1 and "token" in events
+    text = "".join(
+        json.loads(f.decode().split("data: ", 1)[1])["text"] for f in frames if b"token" in f[:12]
+    )
+    assert text.strip() == result.answer
+    (stored,) = raw.batches
+    assert stored[0].params[2] == result.answer  # what the client got is what is kept
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+async def test_a_client_leaving_mid_stream_stores_a_partial_message(stop_after: int) -> None:
+    raw = _RecordingDB()
+    db = TenantDB(raw, TenantScope(TENANT))  # type: ignore[arg-type]
+    result = answer.abstention()
+    stream = chat.stream_answer(db, "s_1", result, {})
+    for _ in range(stop_after):
+        await stream.__anext__()
+    await stream.aclose()  # type: ignore[attr-defined]
+    (stored,) = raw.batches
+    assert "partial" in stored[0].params
