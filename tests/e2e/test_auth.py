@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from emulator.mesh import Mesh
 from gateway import jwt
 from kernel.runtime.logs import set_sink
-from tests.e2e.conftest import assert_error, client_for, new_tenant
+from tests.e2e.conftest import assert_error, new_tenant
 from tests.e2e.identity import (
     OPERATOR,
     PASSWORD,
@@ -31,11 +30,7 @@ def mesh(data_dir: Path, ai: Any) -> Mesh:
     return tuned_mesh(data_dir, ai)
 
 
-@pytest.fixture
-async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mesh) as c:
-        yield c
-    await mesh.drain()
+# `client` is conftest's: it picks up this module's `mesh`.
 
 
 async def test_register_login_me_refresh(client: httpx.AsyncClient) -> None:

@@ -8,7 +8,6 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,7 @@ def mesh(data_dir: Path, ai: Any) -> Mesh:
     return tuned_mesh(data_dir, ai, EDGERAG_METRICS_TOKEN=METRICS_TOKEN)
 
 
-@pytest.fixture
-async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mesh) as c:
-        yield c
-    await mesh.drain()
+# `client` is conftest's: it picks up this module's `mesh`.
 
 
 def claims_of(token: str) -> dict[str, Any]:

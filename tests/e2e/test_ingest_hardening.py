@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from emulator.mesh import Mesh
 from ingest.chunking import MAX_CHUNK_CHARS
 from kernel.bindings.inference import EMBEDDING_MODEL
 from kernel.bindings.ports import BindingError, BindingLimitError
-from tests.e2e.conftest import assert_error, client_for, ingest, new_tenant, wait_ready
+from tests.e2e.conftest import assert_error, ingest, new_tenant, wait_ready
 from tests.e2e.identity import add_user, tuned_mesh
 from tests.fixtures.docxgen import repeated_docx
 
@@ -59,11 +58,7 @@ def mesh(data_dir: Path, flaky: FlakyAI) -> Mesh:
     return tuned_mesh(data_dir, flaky)
 
 
-@pytest.fixture
-async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mesh) as c:
-        yield c
-    await mesh.drain()
+# `client` is conftest's: it picks up this module's `mesh`.
 
 
 async def count(mesh: Mesh, sql: str, *params: Any) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from tests.e2e.conftest import assert_error, client_for, ingest, new_tenant
+from tests.e2e.conftest import assert_error, ingest, new_tenant
 from tests.e2e.identity import OPERATOR, PASSWORD, add_user, tuned_mesh
 
 LIMITS = {
@@ -31,11 +30,7 @@ def mesh(data_dir: Path, ai: Any) -> Mesh:
     return tuned_mesh(data_dir, ai, EDGERAG_RATE_LIMITS=json.dumps(LIMITS))
 
 
-@pytest.fixture
-async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mesh) as c:
-        yield c
-    await mesh.drain()
+# `client` is conftest's: it picks up this module's `mesh`.
 
 
 async def search(client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:

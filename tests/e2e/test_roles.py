@@ -7,7 +7,6 @@ tenant's documents stay invisible to everyone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from tests.e2e.conftest import assert_error, client_for, ingest, new_tenant
+from tests.e2e.conftest import assert_error, ingest, new_tenant
 from tests.e2e.identity import add_user, tuned_mesh
 
 TOPIC = "The migratory zephyrine quokka crosses the glacier plateau every spring."
@@ -34,11 +33,7 @@ def mesh(data_dir: Path, ai: Any) -> Mesh:
     return tuned_mesh(data_dir, ai)
 
 
-@pytest.fixture
-async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mesh) as c:
-        yield c
-    await mesh.drain()
+# `client` is conftest's: it picks up this module's `mesh`.
 
 
 def text_for(canary: str) -> str:

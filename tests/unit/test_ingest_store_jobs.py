@@ -4,12 +4,10 @@ repo's migrations) and ingest.jobs' pure decisions."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from emulator.d1 import EmulatedD1
-from emulator.mesh import MIGRATIONS_DIR
 from ingest import jobs, store
 from ingest.extract.base import Extracted
 from ingest.uploads import Upload
@@ -18,14 +16,6 @@ from kernel.domain.tenancy import TenantDB, TenantScope, Viewer
 from kernel.runtime.errors import UpstreamError, ValidationFailed
 
 A, B = "t_" + "a" * 24, "t_" + "b" * 24
-
-
-@pytest.fixture
-def d1() -> Iterator[EmulatedD1]:
-    db = EmulatedD1(None, migrations_dir=MIGRATIONS_DIR)
-    db.apply_migrations()
-    yield db
-    db.close()
 
 
 def _db(d1: object, tenant: str = A, viewer: Viewer | None = None) -> TenantDB:

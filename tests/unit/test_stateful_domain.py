@@ -3,7 +3,6 @@ KV — real SQLite, no mesh."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from rag.cache import Caches
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 A, B = "t_" + "a" * 24, "t_" + "b" * 24
-
-
-@pytest.fixture
-def d1() -> Iterator[EmulatedD1]:
-    db = EmulatedD1(None, migrations_dir=MIGRATIONS)
-    db.apply_migrations()
-    yield db
-    db.close()
 
 
 async def _tenant(d1: EmulatedD1, tenant_id: str) -> None:
