@@ -3,8 +3,6 @@ KV — real SQLite, no mesh."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from emulator.d1 import EmulatedD1
@@ -16,7 +14,6 @@ from kernel.domain.tenancy import TenantDB, TenantScope, Viewer
 from kernel.runtime.errors import Forbidden, RateLimited
 from rag.cache import Caches
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 A, B = "t_" + "a" * 24, "t_" + "b" * 24
 
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from ingest import jobs, store
 from ingest.access import authorize
 from ingest.settings import IngestSettings, apply_change, effective
@@ -18,7 +16,20 @@ from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.bindings.ports import Statement
 from kernel.bindings.services import PRINCIPAL_HEADER, call
-from kernel.contracts.api import TenantSettings
+from kernel.contracts.ingest import (
+    DocumentAccepted,
+    DocumentDeleted,
+    DocumentDetail,
+    DocumentList,
+    DocumentRestored,
+    DocumentStatus,
+    EffectiveSettings,
+    JobRef,
+    JobScheduled,
+    Progress,
+    SweepResult,
+    TenantSettings,
+)
 from kernel.domain.paging import page_params
 from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
@@ -32,11 +43,6 @@ from kernel.runtime.router import Router
 _DOCUMENT_ID = re.compile(r"^d_[0-9a-f]{24}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 SWEEP_BATCH = 20
-
-
-class JobRef(BaseModel):
-    document_id: str
-    version: int
 
 
 def _document_id(request: Request) -> str:
@@ -70,7 +76,7 @@ class Ingest:
     async def get_settings(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
         _, current = await self._settings(db)
-        return json_response(current.public())
+        return json_response(EffectiveSettings.model_validate(current.public()).model_dump())
 
     async def update_settings(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
@@ -107,9 +113,11 @@ class Ingest:
             ),
             idempotency_key=key,
         )
+        accepted = DocumentAccepted.model_validate(body)
         if status == 202:
-            self._schedule(request, scope, body["document_id"], body["version"])
-        return json_response(body, status)
+            self._schedule(request, scope, accepted.document_id, accepted.version)
+        # Defaults left out: `unchanged`/`replayed` appear only when they are true.
+        return json_response(accepted.model_dump(exclude_defaults=True), status)
 
     async def create(self, request: Request) -> Response:
         return await self._accept(request, new_id("d"), new_document=True)
@@ -172,12 +180,12 @@ class Ingest:
     async def continue_job(self, request: Request) -> Response:
         ref = request.model(JobRef)
         self._schedule(request, scope_from_request(request), ref.document_id, ref.version)
-        return json_response({"scheduled": True}, 202)
+        return json_response(JobScheduled(scheduled=True).model_dump(), 202)
 
     async def sweep(self, request: Request) -> Response:
         """The cron's work on demand (operators, tests): see `sweep_pending`."""
         resumed = await self.sweep_pending(request.request_id, request.wait_until)
-        return json_response({"resumed": resumed})
+        return json_response(SweepResult(resumed=resumed).model_dump())
 
     async def sweep_pending(
         self, request_id: str, wait_until: Callable[[Any], None] | None, *, cron: str = ""
@@ -217,9 +225,11 @@ class Ingest:
             raise NotFound(f"document {document_id} not found")
         if request.query.get("purge") in ("true", "1"):
             await jobs.purge(self.b, scope, document_id)
-            return json_response({"document_id": document_id, "purged": True})
+            purged = DocumentDeleted(document_id=document_id, purged=True)
+            return json_response(purged.model_dump(exclude_none=True))
         await db.batch([store.set_deleted(db, document_id, True), store.bump_corpus_version(db)])
-        return json_response({"document_id": document_id, "deleted": True})
+        deleted = DocumentDeleted(document_id=document_id, deleted=True)
+        return json_response(deleted.model_dump(exclude_none=True))
 
     async def restore(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -231,7 +241,7 @@ class Ingest:
         )
         if result.changes != 1:
             raise NotFound(f"document {document_id} is not deleted (or does not exist)")
-        return json_response({"document_id": document_id, "deleted": False})
+        return json_response(DocumentRestored(document_id=document_id, deleted=False).model_dump())
 
     # --- reads ---------------------------------------------------------------------------
     async def list(self, request: Request) -> Response:
@@ -242,7 +252,11 @@ class Ingest:
         rows = (await db.run(store.select_documents(db, limit + 1, page.after, scope.viewer))).rows
         documents = [_decode(r) for r in rows[:limit]]
         cursor = documents[-1]["id"] if len(rows) > limit else None
-        return json_response({"documents": documents, "next_cursor": cursor})
+        return json_response(
+            DocumentList.model_validate(
+                {"documents": documents, "next_cursor": cursor}
+            ).model_dump()
+        )
 
     async def get(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
@@ -264,7 +278,7 @@ class Ingest:
             chunk_count=current.get("chunk_count"),
             versions=versions,
         )
-        return json_response(doc)
+        return json_response(DocumentDetail.model_validate(doc).model_dump())
 
     async def status(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
@@ -282,16 +296,15 @@ class Ingest:
             else int(counts["total"] or 0)
         )
         done = total if row["status"] in ("ready", "superseded") else int(counts["done"] or 0)
-        return json_response(
-            {
-                "document_id": document_id,
-                "version": version,
-                "live_version": rows[0]["live_version"],
-                "status": row["status"],
-                "progress": {"done": done, "total": total},
-                "error": row["error"],
-            }
+        status = DocumentStatus(
+            document_id=document_id,
+            version=version,
+            live_version=rows[0]["live_version"],
+            status=row["status"],
+            progress=Progress(done=done, total=total),
+            error=row["error"],
         )
+        return json_response(status.model_dump())
 
 
 class IngestApp(WorkerApp):

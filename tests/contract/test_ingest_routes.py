@@ -1,0 +1,118 @@
+"""The ingest Worker's internal routes against their contract (kernel.contracts.ingest): each
+request is built from its model, sent over the emulated service binding to the real Worker, and
+each reply must be exactly its model."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from emulator.mesh import Mesh
+from kernel.contracts import ingest as contract
+from tests.contract.internal_routes import WorkerClient, assert_is
+from tests.e2e.conftest import new_tenant
+
+pytest_plugins = ["tests.e2e.conftest"]
+
+TEXT = "The mitochondrion is the powerhouse of the cell. It makes ATP from glucose and oxygen."
+
+
+@pytest.fixture
+async def worker(mesh: Mesh, client: httpx.AsyncClient) -> WorkerClient:
+    tenant_id, _ = await new_tenant(client, "contract")
+    return WorkerClient(mesh.stores["INGEST"], tenant_id, ("u_teacher", "teacher"))
+
+
+async def _accepted(worker: WorkerClient, mesh: Mesh) -> contract.DocumentAccepted:
+    request = contract.JsonDocument(title="Cells", text=TEXT, tags=["bio"])
+    status, body, _ = await worker.call("POST", "/documents", request)
+    assert status == 202, body
+    accepted = assert_is(contract.DocumentAccepted, body)
+    await mesh.drain()
+    return accepted
+
+
+async def test_create_and_replace(worker: WorkerClient, mesh: Mesh) -> None:
+    accepted = await _accepted(worker, mesh)
+    assert accepted.version == 1 and accepted.status == "queued"
+    replace = contract.JsonDocument(title="Cells", text=TEXT + " Ribosomes make proteins.")
+    status, body, _ = await worker.call("PUT", f"/documents/{accepted.document_id}", replace)
+    assert status == 202 and assert_is(contract.DocumentAccepted, body).version == 2
+    await mesh.drain()
+    status, body, _ = await worker.call("PUT", f"/documents/{accepted.document_id}", replace)
+    unchanged = assert_is(contract.DocumentAccepted, body)
+    assert status == 200 and unchanged.unchanged
+
+
+async def test_list_detail_and_status(worker: WorkerClient, mesh: Mesh) -> None:
+    accepted = await _accepted(worker, mesh)
+    status, body, _ = await worker.call("GET", "/documents?limit=5")
+    listed = assert_is(contract.DocumentList, body)
+    assert status == 200 and [d.id for d in listed.documents] == [accepted.document_id]
+    for row in body["documents"]:
+        assert_is(contract.DocumentSummary, row)
+    status, body, _ = await worker.call("GET", f"/documents/{accepted.document_id}")
+    detail = assert_is(contract.DocumentDetail, body)
+    assert status == 200 and detail.status == "ready" and detail.tags == ["bio"]
+    for version in body["versions"]:
+        assert_is(contract.VersionInfo, version)
+    status, body, _ = await worker.call("GET", f"/documents/{accepted.document_id}/status")
+    progress = assert_is(contract.DocumentStatus, body)
+    assert status == 200 and progress.status == "ready"
+    assert_is(contract.Progress, body["progress"])
+
+
+async def test_delete_restore_and_purge(worker: WorkerClient, mesh: Mesh) -> None:
+    accepted = await _accepted(worker, mesh)
+    path = f"/documents/{accepted.document_id}"
+    status, body, _ = await worker.call("DELETE", path)
+    assert status == 200 and assert_is(contract.DocumentDeleted, body).deleted
+    status, body, _ = await worker.call("POST", f"{path}/restore")
+    assert status == 200 and assert_is(contract.DocumentRestored, body).deleted is False
+    status, body, _ = await worker.call("DELETE", f"{path}?purge=true")
+    assert status == 200 and assert_is(contract.DocumentDeleted, body).purged
+
+
+async def test_settings(worker: WorkerClient) -> None:
+    status, body, _ = await worker.call("GET", "/settings")
+    current = assert_is(contract.EffectiveSettings, body)
+    worker.principal = ("k_admin", "admin")
+    change = contract.TenantSettings(chunk_tokens=128)
+    status, body, _ = await worker.call("PATCH", "/settings", change)
+    changed = assert_is(contract.EffectiveSettings, body)
+    assert status == 200 and changed.chunk_tokens == 128
+    assert changed.max_chunks == current.max_chunks
+
+
+async def test_internal_continue_and_sweep(worker: WorkerClient, mesh: Mesh) -> None:
+    accepted = await _accepted(worker, mesh)
+    ref = contract.JobRef(document_id=accepted.document_id, version=accepted.version)
+    status, body, _ = await worker.call("POST", "/internal/ingest/continue", ref)
+    assert status == 202 and assert_is(contract.JobScheduled, body).scheduled
+    await mesh.drain()
+    status, body, _ = await worker.call("POST", "/internal/ingest/sweep", {})
+    assert status == 200 and assert_is(contract.SweepResult, body).resumed == 0
+
+
+def test_every_ingest_route_has_a_contract_test() -> None:
+    from types import SimpleNamespace
+
+    from ingest.app import build_app
+
+    routes = {(r.method, r.pattern) for r in build_app(SimpleNamespace()).router.routes}
+    covered: set[tuple[str, str]] = {
+        ("POST", "/documents"),
+        ("PUT", "/documents/{document_id}"),
+        ("GET", "/documents"),
+        ("GET", "/documents/{document_id}"),
+        ("GET", "/documents/{document_id}/status"),
+        ("DELETE", "/documents/{document_id}"),
+        ("POST", "/documents/{document_id}/restore"),
+        ("GET", "/settings"),
+        ("PATCH", "/settings"),
+        ("POST", "/internal/ingest/continue"),
+        ("POST", "/internal/ingest/sweep"),
+        ("GET", "/internal/health"),  # the shared health contract (kernel.contracts.health)
+        ("GET", "/internal/metrics"),  # Prometheus text, not JSON
+    }
+    assert routes == covered
