@@ -12,8 +12,6 @@ from kernel.contracts import ingest as contract
 from tests.contract.internal_routes import WorkerClient, assert_is
 from tests.e2e.conftest import new_tenant
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 TEXT = "The mitochondrion is the powerhouse of the cell. It makes ATP from glucose and oxygen."
 
 

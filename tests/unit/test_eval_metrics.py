@@ -10,11 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from eval import metrics as eval_metrics
+from kernel.contracts.rag import MAX_QUESTIONS, EvalRequest, Mode
 from rag.evaluation import (
-    MAX_QUESTIONS,
     METRICS,
-    EvalRequest,
-    Mode,
     collapse_to_documents,
     evaluate_golden_set,
     mean_scores,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kernel.contracts.api import AnswerResponse, Citation, SearchHit
+from kernel.contracts.rag import TokenEvent
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from rag import answer, chat, citations
@@ -139,7 +140,9 @@ def test_follow_ups_carry_the_previous_question_only_when_they_lean_on_it() -> N
 
 
 def test_sse_frames_are_named_events_with_compact_json() -> None:
-    assert chat.sse("token", {"text": "Hi "}) == b'event: token\ndata: {"text":"Hi "}\n\n'
+    assert chat.sse("token", TokenEvent(text="Hi ")) == b'event: token\ndata: {"text":"Hi "}\n\n'
+    with pytest.raises(TypeError):  # each event name has its one contract model
+        chat.sse("done", TokenEvent(text="Hi "))
 
 
 def _db() -> TenantDB:

@@ -17,9 +17,9 @@ from kernel.bindings.services import (
     call,
     relay,
 )
+from kernel.contracts.rag import USAGE_HEADER
 from kernel.runtime.http import Request, Response
 
-USAGE_HEADER = "x-edgerag-usage-tokens"  # TODO(lead): import from kernel.contracts.rag
 PASSED_THROUGH = ("idempotency-key",)  # client headers the Workers behind read
 
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
+from kernel.contracts.llm import GenerateRequest
 from kernel.domain.tenancy import scope_from_request
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
-from llm.generation import GenerateRequest, generate_grounded
+from llm.generation import generate_grounded
 
 
 class Llm:
@@ -22,10 +23,11 @@ class Llm:
         scope = scope_from_request(request)
         generated = await generate_grounded(self.b, request.model(GenerateRequest))
         metrics = registry("llm")
-        for direction, key in (("in", "prompt_tokens"), ("out", "completion_tokens")):
+        usage = generated.usage
+        for direction, tokens in (("in", usage.prompt_tokens), ("out", usage.completion_tokens)):
             metrics.inc(
                 "edgerag_llm_tokens_total",
-                generated.usage[key],
+                tokens,
                 help="LLM tokens by tenant, direction and model",
                 tenant=scope.tenant_id,
                 direction=direction,

@@ -11,13 +11,14 @@ Confidence (0..1, 0 when abstaining) = 0.5 · relevance + 0.2 · margin + 0.3 ·
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
+
+from pydantic import ValidationError
 
 from kernel.bindings.env import Bindings
 from kernel.bindings.services import call
 from kernel.contracts.api import AnswerRequest, AnswerResponse, SearchHit, SearchRequest
+from kernel.contracts.llm import GenerateRequest, GenerateResponse, Source
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.domain.wordpiece import count_tokens
@@ -148,28 +149,32 @@ async def answer(
     if not hits or (hits[0].rerank_score or 0.0) < MIN_RELEVANCE:
         return abstention(timings=timings)
 
-    payload: dict[str, Any] = {
-        "question": request.query,
-        "sources": [{"n": i, "text": h.text} for i, h in enumerate(hits, start=1)],
-    }
-    if request.selected_text:
-        payload["selected_text"] = request.selected_text
+    generate = GenerateRequest(
+        question=request.query,
+        sources=[Source(n=i, text=h.text) for i, h in enumerate(hits, start=1)],
+        selected_text=request.selected_text,
+    )
     upstream = await call(
         b.service("LLM"),
         "POST",
         "/generate",
         request_id=request_id,
         tenant_id=scope.tenant_id,
-        payload=payload,
+        payload=generate.model_dump(exclude_none=True),
     )
     if upstream.status != 200:
         raise UpstreamError(f"llm Worker answered {upstream.status}")
-    generated = json.loads(upstream.body)
-    usage = {k: int(v) for k, v in generated["usage"].items()}
+    try:
+        generated = GenerateResponse.model_validate_json(upstream.body)
+    except ValidationError as exc:
+        raise UpstreamError(
+            f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
+        ) from exc
+    usage = generated.usage.model_dump()
     timings["generation_ms"] = round(
         (time.perf_counter() - started) * 1000 - timings["retrieval_ms"], 3
     )
-    text = str(generated["text"]).strip()
+    text = generated.text.strip()
     if not text or text.startswith(ABSTAIN_TEXT):
         return abstention(usage, timings)
 

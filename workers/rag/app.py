@@ -9,16 +9,26 @@ from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.bindings.inference import EMBEDDING_MODEL, embed
 from kernel.bindings.services import PRINCIPAL_HEADER
-from kernel.contracts.api import (
+from kernel.contracts.rag import (
+    USAGE_HEADER,
     AnswerRequest,
     AnswerResponse,
+    CacheCleared,
+    ChatAnswer,
     ChatMessageRequest,
     CreateSession,
+    EvalReport,
+    EvalRequest,
+    Mode,
     SearchRequest,
     SearchResponse,
+    SessionCreated,
+    SessionDeleted,
+    SessionDetail,
+    SessionList,
 )
 from kernel.domain.paging import only_params
-from kernel.domain.tenancy import TenantDB, scope_from_request
+from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.errors import BadRequest, NotFound
 from kernel.runtime.http import Request, Response, json_response
@@ -26,7 +36,7 @@ from kernel.runtime.router import Router
 from rag import chat
 from rag.answer import answer
 from rag.cache import Caches
-from rag.evaluation import EvalRequest, Mode, evaluate_golden_set
+from rag.evaluation import evaluate_golden_set
 from rag.search import Embedder, hybrid_search
 
 
@@ -74,7 +84,8 @@ class Rag:
             result = await hybrid_search(self.b, scope, query, embed_query)
             return [hit.document_id for hit in result.results]
 
-        return json_response(await evaluate_golden_set(golden, search))
+        report = EvalReport.model_validate(await evaluate_golden_set(golden, search))
+        return json_response(report.model_dump(exclude_none=True))
 
     async def answer(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -83,18 +94,18 @@ class Rag:
         parts = [await caches.corpus_version(), ask.model_dump()]
         cached = await caches.get("answer", parts)
         if cached is not None:
-            return json_response({**cached, "cached": True})
+            return _spent(json_response({**cached, "cached": True}), 0)
         result: AnswerResponse = await answer(
             self.b, scope, ask, self._embedder(caches), request.request_id
         )
         body = result.model_dump()
         await caches.put("answer", parts, body)
-        return json_response(body)
+        return _spent(json_response(body), result.usage.get("total_tokens", 0))
 
     async def clear_cache(self, request: Request) -> Response:
         scope = scope_from_request(request)
         caches = Caches(self.b.kv, TenantDB(self.b.need(self.b.db, "DB"), scope), "rag")
-        return json_response({"removed": await caches.clear_results()})
+        return json_response(CacheCleared(removed=await caches.clear_results()).model_dump())
 
     # --- chat --------------------------------------------------------------------------------
     def _owner(self, request: Request) -> str:
@@ -114,31 +125,33 @@ class Rag:
         return rows[0]
 
     async def create_session(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         body = request.model(CreateSession) if request.body else CreateSession()
         session_id = chat.new_session_id()
         await db.run(chat.insert_session(db, session_id, self._owner(request), body.title))
-        return json_response({"session_id": session_id, "title": body.title}, 201)
+        return json_response(
+            SessionCreated(session_id=session_id, title=body.title).model_dump(), 201
+        )
 
     async def list_sessions(self, request: Request) -> Response:
         only_params(request.query)
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         rows = (await db.run(chat.select_sessions(db, self._owner(request)))).rows
-        return json_response({"sessions": rows})
+        return json_response(SessionList.model_validate({"sessions": rows}).model_dump())
 
     async def get_session(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         session = await self._session(db, request)
         rows = (await db.run(chat.select_messages(db, session["id"]))).rows
-        return json_response(
-            {**session, "messages": [chat.decode_message(r) for r in reversed(rows)]}
-        )
+        messages = [chat.decode_message(r) for r in reversed(rows)]
+        detail = SessionDetail.model_validate({**session, "messages": messages})
+        return json_response(detail.model_dump())
 
     async def delete_session(self, request: Request) -> Response:
-        db = TenantDB(self.b.need(self.b.db, "DB"), scope_from_request(request))
+        db = tenant_db(self.b, request)
         session = await self._session(db, request)
         await db.batch(chat.delete_session(db, session["id"], self._owner(request)))
-        return json_response({"session_id": session["id"], "deleted": True})
+        return json_response(SessionDeleted(session_id=session["id"], deleted=True).model_dump())
 
     async def post_message(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -162,14 +175,18 @@ class Rag:
             request.request_id,
         )
         meta = {"retrieval_query": retrieval_query}
-        if message.stream:
-            return Response(
-                status=200,
-                headers={
-                    "content-type": "text/event-stream; charset=utf-8",
-                    "cache-control": "no-store",
-                },
-                stream=chat.stream_answer(db, session["id"], result, meta),
+        spent = result.usage.get("total_tokens", 0)
+        if message.stream:  # the answer is complete, so its usage is known before the first byte
+            return _spent(
+                Response(
+                    status=200,
+                    headers={
+                        "content-type": "text/event-stream; charset=utf-8",
+                        "cache-control": "no-store",
+                    },
+                    stream=chat.stream_answer(db, session["id"], result, meta),
+                ),
+                spent,
             )
         citations = [c.model_dump() for c in result.citations]
         await db.batch(
@@ -193,9 +210,16 @@ class Rag:
                 chat.touch_session(db, session["id"]),
             ]
         )
-        return json_response(
-            {**result.model_dump(), "session_id": session["id"], "retrieval_query": retrieval_query}
+        reply = ChatAnswer(
+            **result.model_dump(), session_id=session["id"], retrieval_query=retrieval_query
         )
+        return _spent(json_response(reply.model_dump()), spent)
+
+
+def _spent(response: Response, tokens: int) -> Response:
+    """What this request cost in model tokens, for the gateway's budget (USAGE_HEADER)."""
+    response.headers[USAGE_HEADER] = str(int(tokens))
+    return response
 
 
 def build_app(raw_env: Any) -> WorkerApp:

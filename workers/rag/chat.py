@@ -14,8 +14,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from kernel.bindings.ports import Statement
 from kernel.contracts.api import AnswerRequest, AnswerResponse, ChatMessageRequest
+from kernel.contracts.rag import STREAM_EVENTS, DoneEvent, ErrorEvent, TokenEvent
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime.ids import new_id
 from kernel.runtime.logs import log
@@ -42,8 +45,12 @@ def rewrite_follow_up(question: str, history: list[dict[str, Any]]) -> str:
     return question
 
 
-def sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def sse(event: str, data: BaseModel) -> bytes:
+    """One server-sent event; `data` is the event's contract model (kernel.contracts.rag)."""
+    if not isinstance(data, STREAM_EVENTS[event]):
+        raise TypeError(f"a {event!r} event carries {STREAM_EVENTS[event].__name__}")
+    payload = json.dumps(data.model_dump(), separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
 # --- SQL -----------------------------------------------------------------------------------
@@ -152,28 +159,25 @@ async def stream_answer(
         for sentence in _sentences(result.answer):
             for token in re.findall(r"\S+\s*", sentence):
                 sent.append(token)  # handed to the transport: counts as sent even if we stop here
-                yield sse("token", {"text": token})
+                yield sse("token", TokenEvent(text=token))
             for n in sorted({int(k) for k in re.findall(r"\[(\d+)\]", sentence)}):
                 citation = next((c for c in result.citations if c.n == n), None)
                 if citation is not None and citation.model_dump() not in cited:
                     cited.append(citation.model_dump())
-                    yield sse("citation", citation.model_dump())
-        yield sse(
-            "done",
-            {
-                "usage": result.usage,
-                "confidence": result.confidence,
-                "abstained": result.abstained,
-                "follow_ups": result.follow_ups,
-            },
+                    yield sse("citation", citation)
+        done = DoneEvent(
+            usage=result.usage,
+            confidence=result.confidence,
+            abstained=result.abstained,
+            follow_ups=result.follow_ups,
         )
+        yield sse("done", done)
         status = "complete"
     except Exception as exc:
         status = "error"
         log("chat_stream_error", level="error", error=repr(exc)[:300])
-        yield sse(
-            "error", {"code": "internal_error", "message": "the answer could not be completed"}
-        )
+        failed = ErrorEvent(code="internal_error", message="the answer could not be completed")
+        yield sse("error", failed)
     finally:
         # Runs on completion, on error, and when the client disconnects (GeneratorExit).
         await db.batch(

@@ -22,17 +22,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from kernel.contracts.rag import MODES, EvalRequest, Mode, dedupe
 
-from kernel.contracts.api import MAX_QUERY_CHARS, Strict
-
-Mode = Literal["dense", "keyword", "hybrid"]
-MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
-MAX_QUESTIONS = 200
-MAX_RELEVANT = 1000  # relevant ids per question
-MAX_GRADE = 100
 DEPTH = 100  # documents retrieved per question: enough for Recall@100
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "precision@3")
 
@@ -43,13 +36,7 @@ Qrels = Mapping[str, int]  # document id -> grade (> 0 relevant)
 
 # --- metrics (pure functions) ------------------------------------------------------------------
 def _dedupe(ranking: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    for item in ranking:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
+    return dedupe(ranking)
 
 
 def _relevant(qrels: Qrels) -> set[str]:
@@ -110,57 +97,6 @@ def collapse_to_documents(document_ids: Iterable[str]) -> list[str]:
     """Chunk hits (in rank order, as their document ids) -> document ranking: a document ranks
     where its first chunk does."""
     return _dedupe(document_ids)
-
-
-# --- golden set ---------------------------------------------------------------------------------
-class GoldenQuestion(Strict):
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    relevant_document_ids: list[str] = Field(min_length=1, max_length=MAX_RELEVANT)
-    # Optional graded relevance (id -> 1..100) for nDCG; ids without a grade count as 1.
-    grades: dict[str, int] | None = None
-
-    @field_validator("question")
-    @classmethod
-    def has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question is empty after removing whitespace")
-        return value
-
-    @field_validator("relevant_document_ids")
-    @classmethod
-    def distinct_ids(cls, ids: list[str]) -> list[str]:
-        if any(not i or len(i) > 128 for i in ids):
-            raise ValueError("each document id is 1-128 characters")
-        return _dedupe(ids)
-
-    @model_validator(mode="after")
-    def grades_match(self) -> GoldenQuestion:
-        if self.grades:
-            unknown = sorted(set(self.grades) - set(self.relevant_document_ids))
-            if unknown:
-                raise ValueError(
-                    f"grades names ids that are not in relevant_document_ids: {unknown[:3]}"
-                )
-            if any(not 1 <= g <= MAX_GRADE for g in self.grades.values()):
-                raise ValueError(f"each grade is an integer from 1 to {MAX_GRADE}")
-        return self
-
-    def qrels(self) -> dict[str, int]:
-        grades = self.grades or {}
-        return {doc: grades.get(doc, 1) for doc in self.relevant_document_ids}
-
-
-class EvalRequest(Strict):
-    """`POST /v1/eval` body: the tenant's golden set and which retrievers to score."""
-
-    questions: list[GoldenQuestion] = Field(min_length=1, max_length=MAX_QUESTIONS)
-    modes: list[Mode] = Field(default_factory=lambda: list(MODES), min_length=1, max_length=3)
-    per_question: bool = False  # also return each question's metrics (to find the bad ones)
-
-    @field_validator("modes")
-    @classmethod
-    def distinct_modes(cls, modes: list[Mode]) -> list[Mode]:
-        return [m for m in MODES if m in modes]
 
 
 # --- the evaluation ----------------------------------------------------------------------------

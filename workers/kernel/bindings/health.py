@@ -1,8 +1,15 @@
-"""Routes every Worker exposes to the gateway (never to the internet): health and metrics."""
+"""Routes every Worker exposes to the gateway (never to the internet): health and metrics.
+
+`HealthReport` is the contract of `GET /internal/health` (re-exported by
+`kernel.contracts.health`). It lives here, beside the route that builds it, because the kernel's
+layers only import downwards: bindings cannot reach into contracts.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from kernel.bindings.env import Bindings
 from kernel.runtime.http import Request, Response, json_response, text_response
@@ -10,11 +17,37 @@ from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
 
 
+class ModelInfo(BaseModel):
+    """What serves one AI model. Adapters add their own notes (dimensions, examples, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    served_by: str
+    stand_in: bool  # a local substitute, never the Cloudflare model itself
+
+
+class HealthReport(BaseModel):
+    worker: str
+    status: Literal["ok"]  # a Worker that answers is ok; the gateway reports the others
+    adapter: Literal["cloudflare", "emulator", "mixed"]
+    bindings: dict[str, str]  # binding name -> adapter kind
+    models: dict[str, ModelInfo] | None = None  # only Workers with an AI binding
+
+
+def build_health_report(bindings: Bindings) -> HealthReport:
+    return HealthReport.model_validate(
+        {
+            "worker": bindings.worker,
+            "status": "ok",
+            **bindings.describe(),
+            "models": bindings.ai.describe() if bindings.ai is not None else None,
+        }
+    )
+
+
 def health_report(bindings: Bindings) -> dict[str, Any]:
-    report: dict[str, Any] = {"worker": bindings.worker, "status": "ok", **bindings.describe()}
-    if bindings.ai is not None:
-        report["models"] = bindings.ai.describe()
-    return report
+    """The report as it goes on the wire: no `models` key without an AI binding."""
+    return build_health_report(bindings).model_dump(exclude_none=True)
 
 
 def add_internal_routes(router: Router, bindings: Bindings) -> None:

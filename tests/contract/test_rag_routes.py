@@ -1,0 +1,176 @@
+"""The rag and llm Workers' internal routes against their contracts (kernel.contracts.rag,
+kernel.contracts.llm, kernel.contracts.health): requests built from the models, sent over the
+emulated service bindings to the real Workers, replies held to their models exactly — SSE
+events included — and the usage header the gateway budgets from."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator.mesh import Mesh
+from kernel.contracts import health, llm, rag
+from kernel.contracts.api import SearchResponse
+from tests.contract.internal_routes import WorkerClient, assert_is
+from tests.e2e.conftest import new_tenant
+
+TEXT = (
+    "Chlorophyll absorbs red and blue light and reflects green light. "
+    "Photosynthesis turns light, water and carbon dioxide into glucose and oxygen."
+)
+QUESTION = "Which light does chlorophyll absorb?"
+
+
+@pytest.fixture
+async def workers(mesh: Mesh, client: httpx.AsyncClient) -> SimpleNamespace:
+    tenant_id, _ = await new_tenant(client, "rag-contract")
+    teacher = ("u_teacher", "teacher")
+    ingest = WorkerClient(mesh.stores["INGEST"], tenant_id, teacher)
+    status, body, _ = await ingest.call("POST", "/documents", {"title": "Light", "text": TEXT})
+    assert status == 202, body
+    await mesh.drain()
+    return SimpleNamespace(
+        rag=WorkerClient(mesh.stores["RAG"], tenant_id, teacher),
+        llm=WorkerClient(mesh.stores["LLM"], tenant_id, teacher),
+        document_id=body["document_id"],
+    )
+
+
+async def test_search(workers: SimpleNamespace) -> None:
+    status, body, _ = await workers.rag.call("POST", "/search", rag.SearchRequest(query=QUESTION))
+    result = assert_is(SearchResponse, body)
+    assert status == 200 and result.results[0].document_id == workers.document_id
+
+
+async def test_answer_reports_its_usage_in_the_header(workers: SimpleNamespace) -> None:
+    ask = rag.AnswerRequest(query=QUESTION)
+    status, body, headers = await workers.rag.call("POST", "/answer", ask)
+    answer = assert_is(rag.AnswerResponse, body)
+    assert status == 200 and not answer.abstained and answer.usage["total_tokens"] > 0
+    assert headers[rag.USAGE_HEADER] == str(answer.usage["total_tokens"])
+    status, body, headers = await workers.rag.call("POST", "/answer", ask)
+    assert assert_is(rag.AnswerResponse, body).cached and headers[rag.USAGE_HEADER] == "0"
+
+
+async def test_eval_and_cache_clear(workers: SimpleNamespace) -> None:
+    golden = rag.EvalRequest(
+        questions=[
+            rag.GoldenQuestion(question=QUESTION, relevant_document_ids=[workers.document_id])
+        ],
+        per_question=True,
+    )
+    status, body, _ = await workers.rag.call("POST", "/eval", golden)
+    report = assert_is(rag.EvalReport, body)
+    assert status == 200 and report.questions == 1 and set(report.modes) == set(rag.MODES)
+    await workers.rag.call("POST", "/search", rag.SearchRequest(query=QUESTION))
+    status, body, _ = await workers.rag.call("POST", "/internal/cache/clear", {})
+    assert status == 200 and assert_is(rag.CacheCleared, body).removed >= 1
+
+
+async def test_chat_session_lifecycle(workers: SimpleNamespace) -> None:
+    status, body, _ = await workers.rag.call(
+        "POST", "/chat/sessions", rag.CreateSession(title="Light")
+    )
+    created = assert_is(rag.SessionCreated, body)
+    assert status == 201
+    path = f"/chat/sessions/{created.session_id}"
+    ask = rag.ChatMessageRequest(content=QUESTION)
+    status, body, headers = await workers.rag.call("POST", f"{path}/messages", ask)
+    reply = assert_is(rag.ChatAnswer, body)
+    assert status == 200 and headers[rag.USAGE_HEADER] == str(reply.usage["total_tokens"])
+    status, body, _ = await workers.rag.call("GET", "/chat/sessions")
+    assert [s.id for s in assert_is(rag.SessionList, body).sessions] == [created.session_id]
+    status, body, _ = await workers.rag.call("GET", path)
+    detail = assert_is(rag.SessionDetail, body)
+    assert [m.role for m in detail.messages] == ["user", "assistant"]
+    for message in body["messages"]:
+        assert_is(rag.ChatMessage, message)
+    status, body, _ = await workers.rag.call("DELETE", path)
+    assert status == 200 and assert_is(rag.SessionDeleted, body).deleted
+
+
+async def test_chat_stream_events_are_their_models(workers: SimpleNamespace) -> None:
+    _, body, _ = await workers.rag.call("POST", "/chat/sessions", rag.CreateSession())
+    path = f"/chat/sessions/{body['session_id']}/messages"
+    ask = rag.ChatMessageRequest(content=QUESTION, stream=True).model_dump(exclude_none=True)
+    service = workers.rag.service
+    response = await service.fetch(
+        "POST",
+        path,
+        headers={
+            "x-request-id": "req_contract",
+            "x-edgerag-tenant": workers.rag.tenant_id,
+            "x-edgerag-principal": "u_teacher",
+            "x-edgerag-role": "teacher",
+            "content-type": "application/json",
+        },
+        body=json.dumps(ask).encode(),
+    )
+    assert response.status == 200 and response.stream is not None
+    spent = response.headers[rag.USAGE_HEADER]  # known before the first byte is read
+    raw = b"".join([chunk async for chunk in response.stream]).decode()
+    events: list[tuple[str, Any]] = []
+    for frame in raw.strip().split("\n\n"):
+        name_line, data_line = frame.split("\n", 1)
+        name = name_line.removeprefix("event: ")
+        data = json.loads(data_line.removeprefix("data: "))
+        events.append((name, assert_is(rag.STREAM_EVENTS[name], data)))
+    names = [n for n, _ in events]
+    assert names[-1] == "done" and "token" in names and "citation" in names
+    assert spent == str(events[-1][1].usage["total_tokens"])
+
+
+async def test_llm_generate(workers: SimpleNamespace) -> None:
+    request = llm.GenerateRequest(
+        question=QUESTION, sources=[llm.Source(n=1, text=TEXT)], max_tokens=64
+    )
+    status, body, _ = await workers.llm.call("POST", "/generate", request)
+    generated = assert_is(llm.GenerateResponse, body)
+    assert status == 200 and generated.text and generated.usage.total_tokens > 0
+    assert_is(llm.Usage, body["usage"])
+    empty = llm.GenerateRequest(question=QUESTION, sources=[])
+    status, body, _ = await workers.llm.call("POST", "/generate", empty)
+    assert assert_is(llm.GenerateResponse, body).provider == "none"  # nothing to ask a model
+    status, body, _ = await workers.llm.call("POST", "/generate", {"question": QUESTION})
+    assert status == 422  # requests are strict: `sources` is required
+
+
+@pytest.mark.parametrize("worker", ["RAG", "LLM", "INGEST"])
+async def test_health_is_the_shared_report(
+    mesh: Mesh, workers: SimpleNamespace, worker: str
+) -> None:
+    client = WorkerClient(mesh.stores[worker], workers.rag.tenant_id, ("k_admin", "admin"))
+    status, body, _ = await client.call("GET", "/internal/health")
+    report = assert_is(health.HealthReport, body)
+    assert status == 200 and report.worker == worker.lower() and report.status == "ok"
+    scrape = await mesh.stores[worker].fetch(
+        "GET", "/internal/metrics", headers={"x-request-id": "req_contract"}
+    )
+    assert scrape.status == 200 and scrape.headers["content-type"].startswith("text/plain")
+    assert f'worker="{worker.lower()}"' in scrape.body.decode()  # Prometheus text, labelled
+
+
+def test_every_rag_and_llm_route_has_a_contract_test() -> None:
+    from llm.app import build_app as build_llm
+    from rag.app import build_app as build_rag
+
+    def routes(build: Any) -> set[tuple[str, str]]:
+        return {(r.method, r.pattern) for r in build(SimpleNamespace()).router.routes}
+
+    shared = {("GET", "/internal/health"), ("GET", "/internal/metrics")}
+    assert routes(build_rag) == shared | {
+        ("POST", "/search"),
+        ("POST", "/answer"),
+        ("POST", "/eval"),
+        ("POST", "/internal/cache/clear"),
+        ("POST", "/chat/sessions"),
+        ("GET", "/chat/sessions"),
+        ("GET", "/chat/sessions/{session_id}"),
+        ("DELETE", "/chat/sessions/{session_id}"),
+        ("POST", "/chat/sessions/{session_id}/messages"),
+    }
+    assert routes(build_llm) == shared | {("POST", "/generate")}

@@ -1,0 +1,46 @@
+"""The llm Worker's internal contract: `POST /generate`, as the rag Worker calls it.
+
+Both sides import these models: the rag Worker builds the request body from `GenerateRequest`
+and reads the reply through `GenerateResponse`; the llm Worker parses the one and answers with
+the other's `model_dump()`. Requests are strict (a typo is a 422); replies ignore fields they do
+not know, so a newer llm Worker can add one without breaking an older rag Worker mid-deploy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from kernel.contracts.api import Strict
+
+
+class Source(Strict):
+    n: int = Field(ge=1)  # the number the model cites, [n]
+    text: str = Field(min_length=1)
+
+
+class Turn(Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
+
+
+class GenerateRequest(Strict):
+    question: str = Field(min_length=1, max_length=4000)
+    sources: list[Source] = Field(max_length=20)
+    selected_text: str | None = Field(default=None, max_length=8000)
+    history: list[Turn] = Field(default_factory=list, max_length=20)
+    max_tokens: int = Field(default=400, ge=16, le=2048)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+
+
+class GenerateResponse(BaseModel):
+    text: str
+    model: str  # the model that wrote `text` ("none" when there was nothing to ask)
+    provider: str
+    usage: Usage
