@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.cron import Cron, ScheduledController, load_triggers
 from emulator.d1 import EmulatedD1
+from emulator.http import EmulatedHttp
 from emulator.kv import EmulatedKV
 from emulator.outbound import EmulatedOutbound
 from emulator.r2 import EmulatedR2
@@ -43,7 +44,7 @@ BINDINGS: dict[str, tuple[str, ...]] = {
     "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
     "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM"),
     "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND"),
-    "llm": ("AI", "KV", "DB"),
+    "llm": ("AI", "KV", "DB", "HTTP"),
 }
 
 
@@ -135,6 +136,7 @@ def build_mesh(
     operator_token: str | None,
     ai: Any = None,
     outbound: Any = None,
+    http: Any = None,
     vars: dict[str, str] | None = None,
 ) -> Mesh:
     for sub in ("d1", "kv", "r2", "vectorize"):
@@ -165,6 +167,7 @@ def build_mesh(
         )
     mesh.stores["SELF"] = mesh.stores["INGEST"]  # ingest's self binding: follow-up invocations
     mesh.stores["OUTBOUND"] = outbound or EmulatedOutbound()
+    mesh.stores["HTTP"] = http or EmulatedHttp()  # the llm Worker's model providers
     common_vars = {"EDGERAG_ENV": "local", **(vars or {})}
     for worker in WORKERS:
         env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)

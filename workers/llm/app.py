@@ -13,6 +13,8 @@ from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
 from llm.generation import generate_grounded
+from llm.providers import configured
+from llm.router import Router as ProviderRouter
 
 
 class Llm:
@@ -21,7 +23,7 @@ class Llm:
 
     async def generate(self, request: Request) -> Response:
         scope = scope_from_request(request)
-        generated = await generate_grounded(self.b, request.model(GenerateRequest))
+        generated = await generate_grounded(self.b, request.model(GenerateRequest), scope.tenant_id)
         metrics = registry("llm")
         usage = generated.usage
         for direction, tokens in (("in", usage.prompt_tokens), ("out", usage.completion_tokens)):
@@ -37,8 +39,13 @@ class Llm:
 
 
 def build_app(raw_env: Any) -> WorkerApp:
-    llm = Llm(bindings := resolve("llm", raw_env))
+    llm = Llm(bindings := resolve("llm", raw_env, http=True))
     router = Router()
     router.add("POST", "/generate", llm.generate)
-    add_internal_routes(router, bindings)
+
+    async def providers() -> dict[str, Any]:
+        chain = ProviderRouter(bindings, configured(bindings))
+        return {"providers": [await chain.describe(p) for p in chain.chain]}
+
+    add_internal_routes(router, bindings, providers)
     return WorkerApp("llm", router)

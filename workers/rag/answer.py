@@ -16,8 +16,14 @@ import time
 from pydantic import ValidationError
 
 from kernel.bindings.env import Bindings
-from kernel.bindings.services import call
-from kernel.contracts.api import AnswerRequest, AnswerResponse, SearchHit, SearchRequest
+from kernel.bindings.services import call, upstream_error
+from kernel.contracts.api import (
+    AnswerRequest,
+    AnswerResponse,
+    GeneratedBy,
+    SearchHit,
+    SearchRequest,
+)
 from kernel.contracts.llm import GenerateRequest, GenerateResponse, Source
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
@@ -34,9 +40,12 @@ PAGE_QUERY_HITS = 24  # 4 bound parameters per hit, under D1's 100 with the tena
 
 
 def abstention(
-    usage: dict[str, int] | None = None, timings: dict[str, float] | None = None
+    usage: dict[str, int] | None = None,
+    timings: dict[str, float] | None = None,
+    generated_by: GeneratedBy | None = None,
 ) -> AnswerResponse:
     return AnswerResponse(
+        generated_by=generated_by,
         answer=ABSTAIN_TEXT,
         citations=[],
         confidence=0.0,
@@ -163,7 +172,7 @@ async def answer(
         payload=generate.model_dump(exclude_none=True),
     )
     if upstream.status != 200:
-        raise UpstreamError(f"llm Worker answered {upstream.status}")
+        raise upstream_error(upstream, "llm Worker")
     try:
         generated = GenerateResponse.model_validate_json(upstream.body)
     except ValidationError as exc:
@@ -171,12 +180,13 @@ async def answer(
             f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
         ) from exc
     usage = generated.usage.model_dump()
+    by = GeneratedBy(provider=generated.provider, model=generated.model, tried=generated.tried)
     timings["generation_ms"] = round(
         (time.perf_counter() - started) * 1000 - timings["retrieval_ms"], 3
     )
     text = generated.text.strip()
     if not text or text.startswith(ABSTAIN_TEXT):
-        return abstention(usage, timings)
+        return abstention(usage, timings, by)
 
     db = TenantDB(b.need(b.db, "DB"), scope)
     stored = await stored_chunk_texts(db, hits)
@@ -194,7 +204,7 @@ async def answer(
     )
     timings["verify_ms"] = round((time.perf_counter() - started) * 1000 - sum(timings.values()), 3)
     if not citations:
-        return abstention(usage, timings)
+        return abstention(usage, timings, by)
     return AnswerResponse(
         answer=answer_text,
         citations=citations,
@@ -203,4 +213,5 @@ async def answer(
         abstained=False,
         usage=usage,
         timings_ms=timings,
+        generated_by=by,
     )

@@ -37,6 +37,8 @@ from kernel.bindings.ports import (
     BlobInfo,
     ConstraintViolation,
     FetchedResource,
+    HttpError,
+    HttpReply,
     KvListing,
     OutboundError,
     QueryResult,
@@ -549,3 +551,47 @@ async def _read_capped(response: Any, max_bytes: int, url: str) -> bytes:
             raise too_large_error(url, max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class CloudflareHttp:
+    """`kernel.bindings.ports.Http` over the Workers runtime `fetch`: one `AbortSignal.timeout`
+    bounds the connection and the body. Redirects are not followed (provider APIs don't)."""
+
+    def __init__(
+        self,
+        fetcher: Callable[..., Awaitable[Any]] | None = None,
+        abort_signal: Callable[[int], Any] | None = None,
+    ) -> None:
+        self._fetcher = fetcher
+        self._abort_signal = abort_signal or _timeout_signal
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> HttpReply:
+        fetcher = self._fetcher or _sdk_fetch()
+        kwargs: dict[str, Any] = {
+            "method": method,
+            "headers": dict(headers),
+            "redirect": "manual",
+            "signal": self._abort_signal(max(1, int(timeout_s * 1000))),
+        }
+        if body is not None:
+            kwargs["body"] = body
+        try:
+            response = await fetcher(url, **kwargs)
+            data = await response.bytes()
+        except Exception as exc:  # JS errors cross the FFI as generic exceptions
+            lowered = str(exc).lower()
+            kind = "timeout" if "abort" in lowered or "timeout" in lowered else "network"
+            raise HttpError(kind, f"{method} {url} failed: {exc}") from exc
+        return HttpReply(
+            status=int(response.status),
+            headers={str(k).lower(): str(v) for k, v in response.headers.items()},
+            body=bytes(data),
+        )

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kernel.bindings.ports import AI, BlobStore, Database, KeyValue, Outbound, Service, VectorIndex
+from kernel.bindings.ports import (
+    AI,
+    BlobStore,
+    Database,
+    Http,
+    KeyValue,
+    Outbound,
+    Service,
+    VectorIndex,
+)
 from kernel.runtime.errors import ServiceUnavailable
 
 EMBEDDING_DIMENSIONS = 384  # @cf/baai/bge-small-en-v1.5 and the local MiniLM stand-in
@@ -52,6 +61,7 @@ class Bindings:
     vectors: VectorIndex | None = None
     ai: AI | None = None
     outbound: Outbound | None = None  # internet fetch (URL documents); granted per Worker
+    http: Http | None = None  # model providers' APIs (the llm Worker only)
     services: dict[str, Service] = field(default_factory=dict)
 
     def need(self, port: T | None, name: str) -> T:
@@ -81,7 +91,12 @@ class Bindings:
 
 
 def resolve(
-    worker: str, raw_env: Any, services: Mapping[str, str] | None = None, *, outbound: bool = False
+    worker: str,
+    raw_env: Any,
+    services: Mapping[str, str] | None = None,
+    *,
+    outbound: bool = False,
+    http: bool = False,
 ) -> Bindings:
     """Build the ports for the bindings present in `raw_env` (least privilege: absent = None)."""
     from kernel.bindings import cloudflare  # deferred: only needed when wrapping JS bindings
@@ -106,6 +121,9 @@ def resolve(
     if outbound:
         # Cloudflare: the runtime's global fetch. Emulator: an OUTBOUND object in env.
         bindings.outbound = port("OUTBOUND", lambda b: b) or cloudflare.CloudflareOutbound()
+    if http:
+        # Cloudflare: the runtime's global fetch. Emulator: an HTTP object in env.
+        bindings.http = port("HTTP", lambda b: b) or cloudflare.CloudflareHttp()
     for binding_name, host in (services or {}).items():
         svc = port(binding_name, lambda b, host=host: CloudflareService(b, host))
         if svc is not None:

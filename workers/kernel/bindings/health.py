@@ -7,6 +7,7 @@ layers only import downwards: bindings cannot reach into contracts.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -26,12 +27,24 @@ class ModelInfo(BaseModel):
     stand_in: bool  # a local substitute, never the Cloudflare model itself
 
 
+class ProviderHealth(BaseModel):
+    """One provider of the llm Worker's chain: whether it is set up and whether it is resting."""
+
+    name: str
+    model: str
+    configured: bool
+    state: Literal["available", "cooling_down", "not_configured"]
+    cooling_down_until: float | None = None  # unix seconds
+    last_error: str | None = None  # the failure kind that started the cool-down
+
+
 class HealthReport(BaseModel):
     worker: str
     status: Literal["ok"]  # a Worker that answers is ok; the gateway reports the others
     adapter: Literal["cloudflare", "emulator", "mixed"]
     bindings: dict[str, str]  # binding name -> adapter kind
     models: dict[str, ModelInfo] | None = None  # only Workers with an AI binding
+    providers: list[ProviderHealth] | None = None  # the llm Worker's model provider chain
 
 
 def build_health_report(bindings: Bindings) -> HealthReport:
@@ -50,9 +63,17 @@ def health_report(bindings: Bindings) -> dict[str, Any]:
     return build_health_report(bindings).model_dump(exclude_none=True)
 
 
-def add_internal_routes(router: Router, bindings: Bindings) -> None:
+Extra = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def add_internal_routes(router: Router, bindings: Bindings, extra: Extra | None = None) -> None:
+    """`extra` adds a Worker's own fields to its health report (the llm Worker's providers)."""
+
     async def health(request: Request) -> Response:
-        return json_response(health_report(bindings))
+        report = health_report(bindings)
+        if extra is not None:
+            report.update(await extra())
+        return json_response(HealthReport.model_validate(report).model_dump(exclude_none=True))
 
     async def metrics(request: Request) -> Response:
         return text_response(

@@ -287,3 +287,42 @@ class Outbound(Protocol):
     async def fetch(
         self, url: str, *, max_bytes: int, timeout_s: float, max_redirects: int = 5
     ) -> FetchedResource: ...
+
+
+# --- HTTP to model providers -----------------------------------------------------------------
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+class HttpError(BindingError):
+    """A provider call that got no HTTP answer: `kind` is `timeout` or `network`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in ("timeout", "network"):
+            raise ValueError(f"unknown HTTP error kind {kind!r}")
+        self.kind = kind
+        super().__init__(message)
+
+
+@runtime_checkable
+class Http(Protocol):
+    """One-method transport for the llm Worker's calls to model providers (httpx's seam).
+
+    Unlike `Outbound` (user-supplied document URLs: GET only, public addresses only), the URLs
+    here are operator configuration — a provider's base URL may be a local model server on
+    loopback. Any status is returned, never raised; no answer within `timeout_s` (connect and
+    the whole body) raises `HttpError("timeout")`, a failed connection `HttpError("network")`.
+    """
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> HttpReply: ...

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from kernel.bindings.ports import Service, ServiceResponse
-from kernel.runtime.errors import UpstreamError
+from kernel.runtime.errors import ApiError, Relayed, UpstreamError
 from kernel.runtime.http import Response
 from kernel.runtime.logs import log
 
@@ -115,3 +115,15 @@ def relay(upstream: ServiceResponse) -> Response:
         k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")
     }
     return Response(status=upstream.status, body=upstream.body, headers=keep)
+
+
+def upstream_error(upstream: ServiceResponse, what: str) -> ApiError:
+    """A Worker's non-2xx reply as an error to raise: its own error passed on when it is in the
+    one shape, else a 502 naming `what` (never the body: it may hold another tenant's text)."""
+    try:
+        error = json.loads(upstream.body)["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return UpstreamError(f"{what} answered {upstream.status}")
+    keep = {k: v for k, v in upstream.headers.items() if k == "retry-after"}
+    return Relayed(upstream.status, code, message, headers=keep, details=error.get("details"))

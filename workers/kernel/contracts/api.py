@@ -233,6 +233,22 @@ class Citation(BaseModel):
     quote: str  # == stored text[char_start:char_end], verified before returning
 
 
+class ProviderAttempt(BaseModel):
+    """One provider of the llm Worker's chain, as the router met it for this request."""
+
+    provider: str
+    model: str
+    outcome: str  # ok | skipped | cooling_down | rate_limited | overloaded | server | timeout | …
+
+
+class GeneratedBy(BaseModel):
+    """Which provider and model wrote the answer, and every provider tried on the way."""
+
+    provider: str
+    model: str
+    tried: list[ProviderAttempt]
+
+
 class AnswerResponse(BaseModel):
     answer: str
     citations: list[Citation]
@@ -242,6 +258,7 @@ class AnswerResponse(BaseModel):
     usage: dict[str, int]
     cached: bool = False
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    generated_by: GeneratedBy | None = None  # None: abstained before asking a model
 
 
 class CreateSession(Strict):

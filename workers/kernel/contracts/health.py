@@ -4,6 +4,6 @@ The models are defined in `kernel.bindings.health`, next to the route that build
 (a lower layer cannot import this one); this module is where callers find the contract.
 """
 
-from kernel.bindings.health import HealthReport, ModelInfo
+from kernel.bindings.health import HealthReport, ModelInfo, ProviderHealth
 
-__all__ = ["HealthReport", "ModelInfo"]
+__all__ = ["HealthReport", "ModelInfo", "ProviderHealth"]

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from kernel.contracts.api import Strict
+from kernel.contracts.api import ProviderAttempt, Strict
+
+__all__ = ["GenerateRequest", "GenerateResponse", "ProviderAttempt", "Source", "Turn", "Usage"]
 
 
 class Source(Strict):
@@ -44,3 +46,4 @@ class GenerateResponse(BaseModel):
     model: str  # the model that wrote `text` ("none" when there was nothing to ask)
     provider: str
     usage: Usage
+    tried: list[ProviderAttempt] = Field(default_factory=list)  # the chain, in order

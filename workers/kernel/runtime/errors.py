@@ -97,3 +97,20 @@ class UpstreamError(ApiError):
 class ServiceUnavailable(ApiError):
     status = 503
     code = "unavailable"
+
+
+class Relayed(ApiError):
+    """An error another Worker already rendered in the one shape, passed on as it was: its
+    status, code, message, details and Retry-After (e.g. the llm Worker's 503)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, headers=headers, details=details)
+        self.status = status  # type: ignore[misc]  # instance override of the class default

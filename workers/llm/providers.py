@@ -1,0 +1,237 @@
+"""Model providers, each speaking its documented wire format over the `Http` port.
+
+- `workers-ai`: the AI binding (`messages`, `max_tokens` → `{response, usage}`).
+- `anthropic`: Messages API — `POST {base}/v1/messages` with `x-api-key` and
+  `anthropic-version: 2023-06-01`; the system prompt is a top-level field; the reply's `content`
+  is a list of blocks (`{"type": "text", "text"}`), usage is `input_tokens`/`output_tokens`;
+  errors are `{"type": "error", "error": {"type": "overloaded_error", "message"}}` (529 overload,
+  429 `rate_limit_error` with `retry-after`).
+- `openai`: any OpenAI-compatible `POST {base}/v1/chat/completions` (OpenAI, Cloudflare AI
+  Gateway, Ollama, llama.cpp's server, vLLM) with `Authorization: Bearer`; reply
+  `choices[0].message.content`, usage `prompt_tokens`/`completion_tokens`; errors
+  `{"error": {"message", "type", "code"}}`.
+- `dedalus`: Dedalus Labs' API, OpenAI-shaped `/v1/chat/completions`, models named
+  `provider/model`.
+
+HTTP, not the official SDKs: see docs/decisions.md ("Model providers over HTTP"). Every failure
+becomes a `ProviderFailure` whose `kind` the router acts on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.bindings.env import Bindings
+from kernel.bindings.ports import BindingError, HttpError
+from kernel.runtime.errors import ServiceUnavailable
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MODELS = {
+    "workers-ai": "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+    "anthropic": "claude-sonnet-4-5",
+    "dedalus": "openai/gpt-5-mini",
+    "openai": "gpt-4o-mini",
+}
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "dedalus": "https://api.dedaluslabs.ai",
+    "openai": "https://api.openai.com",
+}
+# kinds: rate_limited (429) · overloaded (529/503) · server (5xx) · timeout · network — worth a
+# retry and then the next provider; rejected (4xx: our request) · malformed (an unreadable
+# reply) — not retried; rejected is not passed on either, since any provider would refuse it.
+RETRYABLE = frozenset({"rate_limited", "overloaded", "server", "timeout", "network"})
+
+
+class ProviderFailure(Exception):
+    def __init__(
+        self,
+        provider: str,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider, self.kind, self.status, self.retry_after = (
+            provider,
+            kind,
+            status,
+            retry_after,
+        )
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str  # workers-ai | anthropic | dedalus | openai
+    model: str
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    configured: bool = True
+    timeout_s: float = 60.0
+
+    async def complete(
+        self, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Completion:
+        if self.name == "workers-ai":
+            return await _workers_ai(self, b, system, messages, max_tokens)
+        if self.name == "anthropic":
+            body = {
+                "model": self.model,
+                "max_tokens": max_tokens,
+                "system": system,
+                "messages": messages,
+                "temperature": 0,
+            }
+            headers = {"x-api-key": self.api_key, "anthropic-version": ANTHROPIC_VERSION}
+            reply = await self._post(b, "/v1/messages", headers, body)
+            return _anthropic_reply(self, reply)
+        chat = [{"role": "system", "content": system}, *messages]
+        body = {"model": self.model, "max_tokens": max_tokens, "messages": chat, "temperature": 0}
+        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return _openai_reply(self, await self._post(b, "/v1/chat/completions", headers, body))
+
+    async def _post(
+        self, b: Bindings, path: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        http = b.need(b.http, "HTTP")
+        url = self.base_url.rstrip("/") + path
+        try:
+            reply = await http.send(
+                "POST",
+                url,
+                headers={"content-type": "application/json", **headers},
+                body=json.dumps(body).encode(),
+                timeout_s=self.timeout_s,
+            )
+        except HttpError as exc:
+            raise ProviderFailure(self.name, exc.kind, str(exc)) from exc
+        if reply.status >= 400:
+            raise _http_failure(self.name, reply.status, reply.headers, reply.body)
+        try:
+            data = json.loads(reply.body)
+        except ValueError as exc:
+            raise ProviderFailure(self.name, "malformed", "the reply is not JSON") from exc
+        if not isinstance(data, dict):
+            raise ProviderFailure(self.name, "malformed", "the reply is not a JSON object")
+        return data
+
+
+def _http_failure(
+    provider: str, status: int, headers: dict[str, str], body: bytes
+) -> ProviderFailure:
+    kind = (
+        "rate_limited"
+        if status == 429
+        else "overloaded"
+        if status in (503, 529)
+        else "server"
+        if status >= 500
+        else "rejected"
+    )
+    detail = ""
+    try:
+        error = json.loads(body).get("error")
+        if isinstance(error, dict):  # both wire formats nest {type, message} under "error"
+            detail = f": {error.get('type') or error.get('code') or ''} {error.get('message', '')}"
+    except (ValueError, AttributeError):
+        pass
+    retry_after = None
+    raw = headers.get("retry-after", "")
+    try:
+        retry_after = max(0.0, float(raw)) if raw else None
+    except ValueError:  # an HTTP date: fall back to our own backoff
+        retry_after = None
+    return ProviderFailure(
+        provider,
+        kind,
+        f"{provider} answered {status}{detail[:300]}".rstrip(),
+        status=status,
+        retry_after=retry_after,
+    )
+
+
+def _anthropic_reply(p: Provider, data: dict[str, Any]) -> Completion:
+    blocks = data.get("content")
+    if not isinstance(blocks, list):
+        raise ProviderFailure(p.name, "malformed", "the reply has no content blocks")
+    text = "".join(
+        str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+    )
+    usage = data.get("usage") or {}
+    return Completion(
+        text, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    )
+
+
+def _openai_reply(p: Provider, data: dict[str, Any]) -> Completion:
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ProviderFailure(p.name, "malformed", "the reply has no choices[0].message") from exc
+    usage = data.get("usage") or {}
+    return Completion(
+        str(content or ""),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
+
+
+async def _workers_ai(
+    p: Provider, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
+) -> Completion:
+    ai = b.need(b.ai, "AI")
+    inputs = {
+        "messages": [{"role": "system", "content": system}, *messages],
+        "max_tokens": max_tokens,
+    }
+    try:
+        result = await ai.run(p.model, inputs)
+    except BindingError as exc:
+        raise ProviderFailure(p.name, "server", f"{p.model} failed: {exc}") from exc
+    text = result.get("response")
+    if not isinstance(text, str):
+        raise ProviderFailure(p.name, "malformed", f"{p.model} returned no text")
+    usage = result.get("usage") or {}
+    return Completion(
+        text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    )
+
+
+def configured(b: Bindings) -> list[Provider]:
+    """The chain of EDGERAG_LLM_PROVIDERS, in order; unconfigured ones are kept (and skipped)
+    so /health can show them."""
+    names = [n.strip() for n in (b.var("EDGERAG_LLM_PROVIDERS") or "workers-ai").split(",")]
+    chain = []
+    for name in dict.fromkeys(n for n in names if n):
+        if name not in DEFAULT_MODELS:
+            raise ServiceUnavailable(
+                f"EDGERAG_LLM_PROVIDERS names an unknown provider {name!r}; known:"
+                f" {', '.join(DEFAULT_MODELS)}"
+            )
+        prefix = name.upper().replace("-", "_")
+        model = b.var(f"EDGERAG_{prefix}_MODEL") or DEFAULT_MODELS[name]
+        timeout = float(b.var(f"EDGERAG_{prefix}_TIMEOUT_S") or 60)
+        if name == "workers-ai":
+            chain.append(Provider(name, model, configured=b.ai is not None, timeout_s=timeout))
+            continue
+        key = b.var(f"{prefix}_API_KEY") or ""
+        base = b.var(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[name]
+        # OpenAI-compatible local servers (llama.cpp, Ollama) need a base URL, not a key.
+        ready = bool(key) or (name == "openai" and bool(b.var("OPENAI_BASE_URL")))
+        chain.append(Provider(name, model, base, key, ready and b.http is not None, timeout))
+    return chain

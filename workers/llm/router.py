@@ -1,0 +1,205 @@
+"""The provider router: retries, fallback along the chain, cool-downs shared across isolates.
+
+For each configured provider of the chain that is not cooling down: up to `RETRIES` retries with
+jittered exponential backoff (a `Retry-After` the provider sent is honoured, capped at
+`MAX_WAIT_S`); a provider that still fails cools down for `COOLDOWN_S` (state in KV, so every
+isolate skips it) and the next one is tried. A request the provider rejected (4xx other than
+429) is not retried and not passed on — any provider would refuse it — but answered as a clear
+502. When no provider could answer: 503 `provider_unavailable`, `Retry-After` = the soonest
+cool-down end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.bindings.env import Bindings
+from kernel.bindings.ports import BindingError
+from kernel.runtime.errors import ApiError, UpstreamError
+from kernel.runtime.logs import log
+from kernel.runtime.metrics import registry
+from llm.providers import Completion, Provider, ProviderFailure
+
+RETRIES = 2
+BASE_BACKOFF_S = 0.25
+MAX_WAIT_S = 5.0  # longer Retry-After: cool down and move on rather than hold the request
+COOLDOWN_S = 300.0
+COOLDOWN_KEY = "sys/llm/cooldown/{provider}"  # operational state, no tenant data
+
+
+class ProviderUnavailable(ApiError):
+    status = 503
+    code = "provider_unavailable"
+
+
+@dataclass
+class Attempt:
+    provider: str
+    model: str
+    outcome: str  # ok | skipped | cooling_down | <failure kind>
+    detail: str = ""
+
+    def public(self) -> dict[str, str]:
+        return {"provider": self.provider, "model": self.model, "outcome": self.outcome}
+
+
+@dataclass
+class Routed:
+    completion: Completion
+    provider: Provider
+    tried: list[Attempt] = field(default_factory=list)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Router:
+    def __init__(
+        self,
+        b: Bindings,
+        chain: list[Provider],
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.b, self.chain, self.sleep, self.clock = b, chain, sleep, clock
+
+    async def cooling_until(self, provider: str) -> float | None:
+        state = await self._state(provider)  # a KV outage reads as "not cooling": answers go on
+        until = float(state.get("until", 0)) if state else 0.0
+        return until if until > self.clock() else None
+
+    async def describe(self, provider: Provider) -> dict[str, Any]:
+        """The provider as /health shows it."""
+        entry: dict[str, Any] = {
+            "name": provider.name,
+            "model": provider.model,
+            "configured": provider.configured,
+            "state": "available" if provider.configured else "not_configured",
+        }
+        state = await self._state(provider.name)
+        if state and float(state.get("until", 0)) > self.clock():
+            entry.update(
+                state="cooling_down",
+                cooling_down_until=float(state["until"]),
+                last_error=state["kind"],
+            )
+        return entry
+
+    async def _state(self, provider: str) -> dict[str, Any] | None:
+        if self.b.kv is None:
+            return None
+        try:
+            raw = await self.b.kv.get(COOLDOWN_KEY.format(provider=provider))
+        except BindingError:
+            return None
+        return None if raw is None else dict(json.loads(raw))
+
+    async def cool_down(self, failure: ProviderFailure) -> None:
+        until = self.clock() + COOLDOWN_S
+        if self.b.kv is not None:
+            state = {"until": until, "kind": failure.kind, "status": failure.status}
+            with contextlib.suppress(BindingError):
+                await self.b.kv.put(
+                    COOLDOWN_KEY.format(provider=failure.provider),
+                    json.dumps(state),
+                    ttl_seconds=int(COOLDOWN_S) + 60,
+                )
+        log("llm_provider_cooling_down", provider=failure.provider, kind=failure.kind)
+
+    async def complete(
+        self, tenant: str, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Routed:
+        tried: list[Attempt] = []
+        soonest: float | None = None
+        for provider in self.chain:
+            if not provider.configured:
+                tried.append(Attempt(provider.name, provider.model, "skipped", "not configured"))
+                continue
+            until = await self.cooling_until(provider.name)
+            if until is not None:
+                tried.append(Attempt(provider.name, provider.model, "cooling_down"))
+                soonest = until if soonest is None else min(soonest, until)
+                continue
+            if tried:
+                _metric("edgerag_llm_fallbacks_total", provider, tenant)
+            try:
+                completion = await self._with_retries(
+                    provider, tenant, system, messages, max_tokens
+                )
+            except ProviderFailure as failure:
+                tried.append(Attempt(provider.name, provider.model, failure.kind, str(failure)))
+                if failure.kind == "rejected":
+                    raise UpstreamError(
+                        f"{failure} — the request was not passed to another provider"
+                    ) from failure
+                await self.cool_down(failure)
+                end = self.clock() + COOLDOWN_S
+                soonest = end if soonest is None else min(soonest, end)
+                continue
+            tried.append(Attempt(provider.name, provider.model, "ok"))
+            return Routed(completion, provider, tried)
+        wait = max(1, int((soonest or self.clock() + COOLDOWN_S) - self.clock()))
+        summary = ", ".join(f"{a.provider}: {a.outcome}" for a in tried) or "no provider configured"
+        raise ProviderUnavailable(
+            f"no model provider could answer ({summary}); retry in {wait} s",
+            headers={"retry-after": str(wait)},
+            details={"tried": [a.public() for a in tried]},
+        )
+
+    async def _with_retries(
+        self,
+        provider: Provider,
+        tenant: str,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+    ) -> Completion:
+        for attempt in range(RETRIES + 1):
+            started = time.perf_counter()
+            try:
+                completion = await provider.complete(self.b, system, messages, max_tokens)
+            except ProviderFailure as failure:
+                _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
+                wait = failure.retry_after
+                if not failure.retryable or attempt == RETRIES or (wait or 0) > MAX_WAIT_S:
+                    raise
+                backoff = BASE_BACKOFF_S * 2**attempt
+                _metric("edgerag_llm_retries_total", provider, tenant)
+                await self.sleep(wait if wait is not None else random.uniform(0, backoff))
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            _metric("edgerag_llm_calls_total", provider, tenant)
+            registry("llm").observe(
+                "edgerag_llm_latency_ms",
+                elapsed,
+                help="Provider call latency in milliseconds",
+                provider=provider.name,
+                model=provider.model,
+            )
+            return completion
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _metric(name: str, provider: Provider, tenant: str, **labels: Any) -> None:
+    helps = {
+        "edgerag_llm_calls_total": "Successful provider calls",
+        "edgerag_llm_errors_total": "Failed provider calls, by kind",
+        "edgerag_llm_retries_total": "Provider calls retried",
+        "edgerag_llm_fallbacks_total": "Requests passed on to a later provider of the chain",
+    }
+    registry("llm").inc(
+        name,
+        help=helps[name],
+        provider=provider.name,
+        model=provider.model,
+        tenant=tenant,
+        **labels,
+    )
