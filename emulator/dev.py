@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -166,6 +167,35 @@ async def _plain(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+MODEL_SETTING = re.compile(
+    r"^(EDGERAG_LLM_PROVIDERS|(ANTHROPIC|DEDALUS|OPENAI)_(API_KEY|BASE_URL)"
+    r"|EDGERAG_(WORKERS_AI|ANTHROPIC|DEDALUS|OPENAI)_(MODEL|TIMEOUT_S))$"
+)
+
+
+def read_dev_vars(path: Path) -> dict[str, str]:
+    """wrangler's `.dev.vars`: `NAME=value` lines, `#` comments, optional quotes around values."""
+    found: dict[str, str] = {}
+    if not path.is_file():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = (part.strip() for part in line.split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        found[name] = value
+    return found
+
+
+def model_settings(dev_vars: Path) -> dict[str, str]:
+    """The model-provider settings from `.dev.vars`, overridden by the environment; only the
+    llm Worker receives the keys (emulator.mesh.PROVIDER_SECRET)."""
+    merged = {**read_dev_vars(dev_vars), **os.environ}
+    return {k: v for k, v in merged.items() if MODEL_SETTING.match(k)}
+
+
 def main() -> None:
     import uvicorn
 
@@ -177,11 +207,14 @@ def main() -> None:
     data_dir = Path(args.data_dir).resolve()
     _lock = hold_data_dir(data_dir)  # held until the process exits
     token, source = operator_token(data_dir)
-    mesh = build_mesh(data_dir, operator_token=token)
+    settings = model_settings(Path.cwd() / ".dev.vars")
+    mesh = build_mesh(data_dir, operator_token=token, vars=settings)
     print(f"edgerag: data in {data_dir}", flush=True)
     print(f"edgerag: operator token ({source}): {token}", flush=True)
     if not os.environ.get("EDGERAG_JWT_KEYS"):
         print(f"edgerag: access-token keys in {data_dir / 'jwt_keys.json'}", flush=True)
+    chain = settings.get("EDGERAG_LLM_PROVIDERS", "workers-ai (the local stand-in)")
+    print(f"edgerag: model providers: {chain}  (.dev.vars or the environment)", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
     crons = ", ".join(f"{w} {c.expression!r}" for w, cs in mesh.triggers.items() for c in cs)
     print(f"edgerag: cron triggers (fired at start, then on schedule, UTC): {crons}", flush=True)

@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -38,6 +39,8 @@ WRANGLER_CONFIGS: dict[str, Path] = {
     else REPO_ROOT / "workers" / w / "wrangler.toml"
     for w in WORKERS
 }
+
+PROVIDER_SECRET = re.compile(r"^(ANTHROPIC|DEDALUS|OPENAI)_")
 
 # Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
 BINDINGS: dict[str, tuple[str, ...]] = {
@@ -168,9 +171,13 @@ def build_mesh(
     mesh.stores["SELF"] = mesh.stores["INGEST"]  # ingest's self binding: follow-up invocations
     mesh.stores["OUTBOUND"] = outbound or EmulatedOutbound()
     mesh.stores["HTTP"] = http or EmulatedHttp()  # the llm Worker's model providers
-    common_vars = {"EDGERAG_ENV": "local", **(vars or {})}
+    given = {"EDGERAG_ENV": "local", **(vars or {})}
+    # Provider keys and URLs are the llm Worker's alone (as its Worker secrets are on Cloudflare).
+    provider_vars = {k: v for k, v in given.items() if PROVIDER_SECRET.match(k)}
+    common_vars = {k: v for k, v in given.items() if k not in provider_vars}
     for worker in WORKERS:
-        env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars)
+        own = provider_vars if worker == "llm" else {}
+        env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars, **own)
         if worker == "gateway" and operator_token:
             env.EDGERAG_OPERATOR_TOKEN = operator_token
         if worker == "gateway":  # secrets only the gateway holds

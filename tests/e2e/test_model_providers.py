@@ -150,3 +150,31 @@ async def test_nobody_to_answer_is_a_503_with_retry_after(
         assert "sk-fake" not in response.text
         assert re.search(r"anthropic: overloaded", response.json()["error"]["message"])
     await mesh.drain()
+
+
+def test_provider_keys_reach_only_the_llm_worker(mesh: Mesh) -> None:
+    for worker, env in mesh.envs.items():
+        has_key = getattr(env, "ANTHROPIC_API_KEY", None) == "sk-fake"
+        assert has_key == (worker == "llm"), worker
+        assert getattr(env, "EDGERAG_LLM_PROVIDERS", None) == "anthropic,workers-ai"
+
+
+def test_dev_vars_are_read_like_wrangler_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator.dev import model_settings
+
+    dev_vars = tmp_path / ".dev.vars"
+    dev_vars.write_text(
+        "# local model server\n"
+        'EDGERAG_LLM_PROVIDERS="openai,workers-ai"\n'
+        "OPENAI_BASE_URL=http://127.0.0.1:8081\n"
+        "EDGERAG_OPENAI_MODEL='smollm2'\n"
+        "UNRELATED=ignored\n"
+    )
+    monkeypatch.setenv("EDGERAG_OPENAI_MODEL", "from-env")
+    assert model_settings(dev_vars) == {
+        "EDGERAG_LLM_PROVIDERS": "openai,workers-ai",
+        "OPENAI_BASE_URL": "http://127.0.0.1:8081",
+        "EDGERAG_OPENAI_MODEL": "from-env",
+    }
