@@ -80,25 +80,44 @@ async def test_without_kv_the_cache_is_a_miss_not_an_error(d1: EmulatedD1) -> No
 
 
 # --- gateway.budget ----------------------------------------------------------------------
-async def test_budget_charges_per_day_and_refuses_when_spent(d1: EmulatedD1) -> None:
+async def test_budget_reserves_before_and_settles_after(d1: EmulatedD1) -> None:
     await _tenant(d1, A)
     db = _tdb(d1, A)
     assert await budget.status(db, 100) == {
         "day": budget.today(),
         "budget": 100,
         "used": 0,
+        "reserved": 0,
         "remaining": 100,
     }
-    await budget.charge(db, 60)
-    await budget.charge(db, 0)  # nothing spent, nothing written
-    assert (await budget.require_tokens(db, 100))["remaining"] == 40
-    await budget.charge(db, 45)
+    first = await budget.require_tokens(db, 100, 30)
+    second = await budget.require_tokens(db, 100, 30)
+    assert (await budget.status(db, 100))["reserved"] == 60  # both in flight, both visible
+    await budget.charge(db, first, 12)  # the reservation goes, what was spent stays
     state = await budget.status(db, 100)
-    assert (state["used"], state["remaining"]) == (105, 0)
-    with pytest.raises(RateLimited) as refused:
-        await budget.require_tokens(db, 100)
-    assert refused.value.code == "token_budget_exhausted"
-    assert 0 < int(refused.value.headers["retry-after"]) <= budget.DAY + 1
+    assert (state["used"], state["reserved"], state["remaining"]) == (12, 30, 88)
+    await budget.charge(db, second, 0)  # failed or cached: nothing spent
+    assert (await budget.status(db, 100))["reserved"] == 0
+
+
+async def test_parallel_reservations_stop_at_the_budget(d1: EmulatedD1) -> None:
+    await _tenant(d1, A)
+    db = _tdb(d1, A)
+    admitted = []
+    for _ in range(5):  # five requests in flight at once, nothing settled yet
+        try:
+            admitted.append(await budget.require_tokens(db, 100, 40))
+        except RateLimited as refused:
+            assert refused.code == "token_budget_exhausted"
+            assert 0 < int(refused.headers["retry-after"]) <= budget.DAY + 1
+    assert len(admitted) == 3  # 0, 40 and 80 are under 100; at 120 the day is full
+    for held in admitted:
+        await budget.charge(db, held, 40)
+    assert (await budget.status(db, 100))["used"] == 120  # overshoot ≤ one reservation
+    with pytest.raises(RateLimited):
+        await budget.require_tokens(db, 100, 1)
+    with pytest.raises(RateLimited):  # a budget of 0 admits nothing
+        await budget.require_tokens(_tdb(d1, A), 0, 1)
 
 
 async def test_a_tenant_budget_overrides_the_default_and_days_roll_over(d1: EmulatedD1) -> None:
@@ -106,15 +125,17 @@ async def test_a_tenant_budget_overrides_the_default_and_days_roll_over(d1: Emul
     await _tenant(d1, B)
     a, b = _tdb(d1, A), _tdb(d1, B)
     await d1.batch([budget.set_budget(a, 1000)])
-    await budget.charge(a, 10)
+    await budget.charge(a, await budget.require_tokens(a, 100, 5), 10)
     assert (await budget.status(a, 100))["budget"] == 1000
     assert (await budget.status(b, 100))["used"] == 0  # charges are per tenant
     await d1.batch([budget.set_budget(a, None)])  # back to the deployment default
     assert (await budget.status(a, 100))["budget"] == 100
     yesterday = budget.today(budget.time.time() - budget.DAY)
-    await a.run(budget.add_usage(a, yesterday, 99))
+    await a.execute(
+        "INSERT INTO token_usage (tenant_id, day, tokens) VALUES (?1, ?2, 99)", (yesterday,)
+    )
     assert (await budget.status(a, 100))["used"] == 10  # only today's usage counts
-    assert budget.add_usage(a, "2026-01-01", 5).params == (A, "2026-01-01", 5)
+    assert budget.reserve(a, "2026-01-01", 5, 100).params == (A, "2026-01-01", 5, 100)
 
 
 # --- gateway.access ----------------------------------------------------------------------

@@ -68,6 +68,8 @@ class Gateway:
         self.token_budget = int(
             bindings.var("EDGERAG_DAILY_TOKEN_BUDGET") or budget.DEFAULT_DAILY_TOKENS
         )
+        # Set aside per answer while it runs (a grounded answer's prompt + reply, typically).
+        self.token_reservation = int(bindings.var("EDGERAG_TOKEN_RESERVATION") or 2000)
         self.operator_token = bindings.var("EDGERAG_OPERATOR_TOKEN")
         self.metrics_token = bindings.var("EDGERAG_METRICS_TOKEN")
         try:

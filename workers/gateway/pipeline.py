@@ -60,18 +60,20 @@ class GatewayApp(WorkerApp):
         await self._authenticate(request, row)
         state = caller(request)
         db = gw.tdb(state.principal.tenant_id) if state.principal else None
+        held = None
         if db is not None and row.spends_tokens:
-            await budget.require_tokens(db, gw.token_budget)
-        if row.forwards_to is not None:
-            response = await forward(gw, request, row.forwards_to)
-        else:
-            assert not isinstance(row.to, str)
-            response = await row.to(gw, request)
-        if response.status == 200:
-            if db is not None and row.spends_tokens and state.usage_tokens:
-                await budget.charge(db, state.usage_tokens)
-            if row.after is not None:
-                await row.after(gw, request, response)
+            held = await budget.require_tokens(db, gw.token_budget, gw.token_reservation)
+        try:
+            if row.forwards_to is not None:
+                response = await forward(gw, request, row.forwards_to)
+            else:
+                assert not isinstance(row.to, str)
+                response = await row.to(gw, request)
+        finally:
+            if db is not None and held is not None:  # settled on every outcome, errors too
+                await budget.charge(db, held, state.usage_tokens or 0)
+        if response.status == 200 and row.after is not None:
+            await row.after(gw, request, response)
         return response
 
     def _limit_body(self, request: Request, row: Route) -> None:
