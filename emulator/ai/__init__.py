@@ -17,7 +17,9 @@ call, so a reranked search runs no forward pass for text the model has already s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +195,31 @@ class EmulatedAI:
     # --- text generation -----------------------------------------------------------------
     async def _generate(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if inputs.get("stream"):
-            raise BindingError(
-                f"AI.run({model}): 'stream' is not supported by the AI port; stream upstream"
-            )
+            raise BindingError(f"AI.run({model}): to stream, call AI.stream")
+        msgs, max_tokens = self._generation_inputs(model, inputs)
+        return await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
+
+    async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        """`run(model, {..., "stream": true})` as Workers AI answers it: server-sent events
+        `data: {"response": "<piece>"}`, the last with `usage`, then `data: [DONE]`. The
+        composer answers whole; its words are then sent one event each, as a model would."""
+        if not isinstance(model, str) or not _is_generation_model(model):
+            raise BindingError(f"AI.stream: {model!r} is not a text-generation model")
+        msgs, max_tokens = self._generation_inputs(model, inputs)
+        result = await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
+
+        async def events() -> AsyncIterator[bytes]:
+            for piece in re.findall(r"\S+\s*", result["response"]):
+                yield b"data: " + json.dumps({"response": piece}).encode() + b"\n\n"
+                await asyncio.sleep(0)  # one event per turn of the loop, like a network read
+            last = {"response": "", "usage": result["usage"]}
+            yield b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n"
+
+        return events()
+
+    def _generation_inputs(
+        self, model: str, inputs: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], int]:
         messages = inputs.get("messages")
         prompt = inputs.get("prompt")
         if messages is None and isinstance(prompt, str):
@@ -217,5 +241,4 @@ class EmulatedAI:
         max_tokens = inputs.get("max_tokens", DEFAULT_MAX_TOKENS)
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise BindingError(f"AI.run({model}): 'max_tokens' must be a positive integer")
-        msgs = [dict(m) for m in messages]
-        return await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
+        return [dict(m) for m in messages], max_tokens

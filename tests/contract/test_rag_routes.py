@@ -15,6 +15,7 @@ import pytest
 from emulator.mesh import Mesh
 from kernel.contracts import health, llm, rag
 from kernel.contracts.api import SearchResponse
+from kernel.runtime import sse
 from tests.contract.internal_routes import WorkerClient, assert_is
 from tests.e2e.conftest import new_tenant
 
@@ -111,7 +112,7 @@ async def test_chat_stream_events_are_their_models(workers: SimpleNamespace) -> 
         body=json.dumps(ask).encode(),
     )
     assert response.status == 200 and response.stream is not None
-    spent = response.headers[rag.USAGE_HEADER]  # known before the first byte is read
+    assert rag.USAGE_HEADER not in response.headers  # a stream reports spending as it goes
     raw = b"".join([chunk async for chunk in response.stream]).decode()
     events: list[tuple[str, Any]] = []
     for frame in raw.strip().split("\n\n"):
@@ -121,7 +122,33 @@ async def test_chat_stream_events_are_their_models(workers: SimpleNamespace) -> 
         events.append((name, assert_is(rag.STREAM_EVENTS[name], data)))
     names = [n for n, _ in events]
     assert names[-1] == "done" and "token" in names and "citation" in names
-    assert spent == str(events[-1][1].usage["total_tokens"])
+    spent = [e.tokens for n, e in events if n == "usage"]
+    assert spent and spent[-1] == events[-1][1].usage["total_tokens"]
+
+
+async def test_llm_generate_stream(workers: SimpleNamespace) -> None:
+    request = llm.GenerateRequest(
+        question=QUESTION, sources=[llm.Source(n=1, text=TEXT)], max_tokens=64, stream=True
+    )
+    response = await workers.llm.service.fetch(
+        "POST",
+        "/generate",
+        headers={
+            "x-request-id": "req_contract",
+            "x-edgerag-tenant": workers.llm.tenant_id,
+            "content-type": "application/json",
+        },
+        body=request.model_dump_json().encode(),
+    )
+    assert response.status == 200 and response.stream is not None
+    events = [e async for e in sse.parse(response.stream)]
+    parsed = [assert_is(llm.LLM_STREAM_EVENTS[e.event], e.json()) for e in events]
+    names = [e.event for e in events]
+    assert names[0] == "start" and names[-1] == "end" and names.count("delta") >= 2
+    text = "".join(p.text for p in parsed if isinstance(p, llm.StreamDelta))
+    end = parsed[-1]
+    assert isinstance(end, llm.StreamEnd)
+    assert "[1]" in text and end.usage.total_tokens > 0
 
 
 async def test_llm_generate(workers: SimpleNamespace) -> None:

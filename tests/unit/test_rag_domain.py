@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from kernel.contracts.api import AnswerResponse, Citation, SearchHit
+from kernel.contracts.api import Citation, SearchHit
 from kernel.contracts.rag import TokenEvent
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
-from rag import answer, chat, citations
+from rag import answer, chat, citations, live
 
 TENANT = "t_" + "a" * 24
 
@@ -197,32 +198,45 @@ async def test_stream_answer_sends_tokens_citations_done_and_stores_what_was_sen
         char_end=10,
         quote="Leaves are green.",
     )
-    result = AnswerResponse(
-        answer="Leaves are green. [1] They hold chlorophyll.",
-        citations=[cite],
-        confidence=0.8,
-        follow_ups=[],
-        abstained=False,
-        usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-        timings_ms={},
-    )
-    frames = [f async for f in chat.stream_answer(db, "s_1", result, {"retrieval_query": "q"})]
+    items: list[live.Item] = [
+        live.Spent(40),
+        live.Sentence("Leaves are green. [1]", [cite]),
+        live.Sentence("They hold chlorophyll. [1]", []),  # cites [1] again: no new citation
+        live.Spent(52),
+        live.Finished(
+            {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52}, 0.8, False, [], None
+        ),
+    ]
+    frames = [
+        f async for f in chat.stream_answer(db, "s_1", _items(items), {"retrieval_query": "q"})
+    ]
     events = [f.decode().split("\n")[0].removeprefix("event: ") for f in frames]
     assert events[-1] == "done" and events.count("citation") == 1 and "token" in events
+    assert events.count("usage") == 2  # for the gateway's budget, which removes them
     text = "".join(
         json.loads(f.decode().split("data: ", 1)[1])["text"] for f in frames if b"token" in f[:12]
     )
-    assert text.strip() == result.answer
+    answer_text = "Leaves are green. [1] They hold chlorophyll. [1]"
+    assert text.strip() == answer_text
     (stored,) = raw.batches
-    assert stored[0].params[2] == result.answer  # what the client got is what is kept
+    assert stored[0].params[2] == answer_text  # what the client got is what is kept
+    assert stored[0].params[3] == "complete"
+
+
+async def _items(items: list[live.Item]) -> AsyncIterator[live.Item]:
+    for item in items:
+        yield item
 
 
 @pytest.mark.parametrize("stop_after", [1, 3])
 async def test_a_client_leaving_mid_stream_stores_a_partial_message(stop_after: int) -> None:
     raw = _RecordingDB()
     db = TenantDB(raw, TenantScope(TENANT))  # type: ignore[arg-type]
-    result = answer.abstention()
-    stream = chat.stream_answer(db, "s_1", result, {})
+    items: list[live.Item] = [
+        live.Sentence("I don't have this information in the documents.", []),
+        live.Finished(dict(live.ZERO), 0.0, True, [], None),
+    ]
+    stream = chat.stream_answer(db, "s_1", _items(items), {})
     for _ in range(stop_after):
         await stream.__anext__()
     await stream.aclose()  # type: ignore[attr-defined]

@@ -66,10 +66,11 @@ def settle(db: TenantDB, day: str, reserved: int, spent: int) -> Statement:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reservation:
     day: str
     tokens: int
+    budget: int = 0
 
 
 async def status(db: TenantDB, default: int) -> dict[str, int | str]:
@@ -96,7 +97,7 @@ async def require_tokens(db: TenantDB, default: int, reservation: int) -> Reserv
     stored = rows[0]["daily_token_budget"] if rows else None
     budget = default if stored is None else int(stored)
     if (await db.run(reserve(db, day, reservation, budget))).changes == 1:
-        return Reservation(day, reservation)
+        return Reservation(day, reservation, budget)
     reset = int(DAY - time.time() % DAY) + 1
     raise RateLimited(
         f"the tenant's daily LLM token budget ({budget}) is used up or reserved by requests in"
@@ -109,3 +110,12 @@ async def require_tokens(db: TenantDB, default: int, reservation: int) -> Reserv
 async def charge(db: TenantDB, reservation: Reservation, spent: int) -> None:
     """Settle: the reservation goes, what was spent stays (0 for a failed or cached request)."""
     await db.run(settle(db, reservation.day, reservation.tokens, max(0, spent)))
+
+
+async def extend(db: TenantDB, held: Reservation, tokens: int) -> bool:
+    """Reserve `tokens` more for a request in flight (a stream that outgrew its reservation);
+    False when the budget has no room left — the stream then ends."""
+    if (await db.run(reserve(db, held.day, tokens, held.budget))).changes != 1:
+        return False
+    held.tokens += tokens
+    return True

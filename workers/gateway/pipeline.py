@@ -2,7 +2,7 @@
 
   drop internal headers → body limit → authenticate → count the rate limit → authorize
   (roles, token budget) → forward the bytes or run the local handler → charge what the Worker
-  reported spending → RateLimit-*, CORS and security headers on whatever comes back.
+  reported spending (a header; for a stream, its `usage` events: gateway.metering) → RateLimit-*, CORS and security headers on whatever comes back.
 
 Resource checks (may this caller read or change document d?) are not here: the Worker that
 owns the data decides, from the identity the pipeline stamps.
@@ -15,6 +15,7 @@ from gateway.access import require_role
 from gateway.auth import auth_failure, authenticate, bearer_token, is_operator, require_operator
 from gateway.context import MULTIPART_ALLOWANCE, Caller, Gateway, caller
 from gateway.forward import forward
+from gateway.metering import metered
 from gateway.route import UPLOAD, Route
 from kernel.bindings.services import INTERNAL_HEADER_PREFIX, TENANT_HEADER
 from kernel.runtime.app import WorkerApp
@@ -63,14 +64,19 @@ class GatewayApp(WorkerApp):
         held = None
         if db is not None and row.spends_tokens:
             held = await budget.require_tokens(db, gw.token_budget, gw.token_reservation)
+        streamed = False
         try:
             if row.forwards_to is not None:
                 response = await forward(gw, request, row.forwards_to)
             else:
                 assert not isinstance(row.to, str)
                 response = await row.to(gw, request)
+            if db is not None and held is not None and response.stream is not None:
+                # Spent as it streams: the reservation follows it and settles when it ends.
+                response.stream = metered(db, held, gw.token_reservation, response.stream)
+                streamed = True
         finally:
-            if db is not None and held is not None:  # settled on every outcome, errors too
+            if db is not None and held is not None and not streamed:  # every outcome, errors too
                 await budget.charge(db, held, state.usage_tokens or 0)
         if response.status == 200 and row.after is not None:
             await row.after(gw, request, response)

@@ -8,11 +8,12 @@ from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.contracts.llm import GenerateRequest
 from kernel.domain.tenancy import scope_from_request
+from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
-from llm.generation import generate_grounded
+from llm.generation import generate_grounded, stream_grounded
 from llm.providers import configured
 from llm.router import Router as ProviderRouter
 
@@ -23,7 +24,11 @@ class Llm:
 
     async def generate(self, request: Request) -> Response:
         scope = scope_from_request(request)
-        generated = await generate_grounded(self.b, request.model(GenerateRequest), scope.tenant_id)
+        ask = request.model(GenerateRequest)
+        if ask.stream:
+            events = await stream_grounded(self.b, ask, scope.tenant_id)
+            return Response(status=200, headers=dict(sse.HEADERS), stream=events)
+        generated = await generate_grounded(self.b, ask, scope.tenant_id)
         metrics = registry("llm")
         usage = generated.usage
         for direction, tokens in (("in", usage.prompt_tokens), ("out", usage.completion_tokens)):

@@ -8,11 +8,26 @@ unsupported claims are dropped.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from kernel.bindings.env import Bindings
-from kernel.contracts.llm import GenerateRequest, GenerateResponse, ProviderAttempt, Usage
+from kernel.contracts.llm import (
+    GenerateRequest,
+    GenerateResponse,
+    ProviderAttempt,
+    StreamDelta,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+    Usage,
+)
 from kernel.domain.prompt_format import ABSTAIN_TEXT, format_grounded_prompt
-from llm.providers import configured
+from kernel.domain.wordpiece import count_tokens
+from kernel.runtime import sse
+from kernel.runtime.logs import log
+from llm.providers import ProviderFailure, configured
 from llm.router import Router
+from llm.streams import Delta, Tokens
 
 SYSTEM_PROMPT = (
     "You answer questions for a school using only the numbered sources provided. "
@@ -56,6 +71,69 @@ async def generate_grounded(
         usage=_usage(done.prompt_tokens, done.completion_tokens),
         tried=[ProviderAttempt(**a.public()) for a in routed.tried],
     )
+
+
+async def stream_grounded(
+    b: Bindings, request: GenerateRequest, tenant: str, router: Router | None = None
+) -> AsyncIterator[bytes]:
+    """The answer as LLM_STREAM_EVENTS, each token forwarded as the provider sends it.
+
+    Routing (retries, fallback) finishes before this returns: a failure then is a plain JSON
+    error. Usage the provider did not report is estimated in WordPiece tokens, so a budget is
+    never charged zero for text that was produced."""
+    if not request.sources:
+        return _events(StreamStart(provider="none", model="none", ttft_ms=0.0), [ABSTAIN_TEXT])
+    router = router or Router(b, configured(b))
+    messages = build_messages(request)
+    routed, tried = await router.stream(tenant, SYSTEM_PROMPT, messages, request.max_tokens)
+    start = StreamStart(
+        provider=routed.provider.name,
+        model=routed.provider.model,
+        tried=[ProviderAttempt(**a.public()) for a in tried],
+        ttft_ms=round(routed.ttft_ms, 3),
+    )
+    prompt_estimate = count_tokens(SYSTEM_PROMPT) + sum(
+        count_tokens(m["content"]) for m in messages
+    )
+
+    async def events() -> AsyncIterator[bytes]:
+        yield sse.encode("start", start.model_dump())
+        text, reported, produced = "", None, 0
+        try:
+            async for piece in routed.pieces:
+                if isinstance(piece, Delta):
+                    text += piece.text
+                    produced += count_tokens(piece.text)
+                    delta = StreamDelta(text=piece.text, spent=prompt_estimate + produced)
+                    yield sse.encode("delta", delta.model_dump())
+                elif isinstance(piece, Tokens):
+                    reported = piece
+        except ProviderFailure as failure:
+            log("llm_stream_failed", provider=failure.provider, kind=failure.kind, tenant=tenant)
+            spent = _spent(reported, prompt_estimate, text)
+            failed = StreamError(code=f"provider_{failure.kind}", message=str(failure), usage=spent)
+            yield sse.encode("error", failed.model_dump())
+            return
+        finally:
+            await routed.pieces.aclose()  # type: ignore[attr-defined]
+        yield sse.encode(
+            "end", StreamEnd(usage=_spent(reported, prompt_estimate, text)).model_dump()
+        )
+
+    return events()
+
+
+async def _events(start: StreamStart, texts: list[str]) -> AsyncIterator[bytes]:
+    yield sse.encode("start", start.model_dump())
+    for text in texts:
+        yield sse.encode("delta", StreamDelta(text=text).model_dump())
+    yield sse.encode("end", StreamEnd(usage=_usage(0, 0)).model_dump())
+
+
+def _spent(reported: Tokens | None, prompt_estimate: int, text: str) -> Usage:
+    if reported is not None and (reported.prompt or reported.completion):
+        return _usage(reported.prompt, reported.completion)
+    return _usage(prompt_estimate, count_tokens(text) if text else 0)
 
 
 def _usage(prompt: int, completion: int) -> Usage:

@@ -20,7 +20,7 @@ becomes a `ProviderFailure` whose `kind` the router acts on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.bindings.env import Bindings
@@ -39,10 +39,10 @@ DEFAULT_BASE_URLS = {
     "dedalus": "https://api.dedaluslabs.ai",
     "openai": "https://api.openai.com",
 }
-# kinds: rate_limited (429) · overloaded (529/503) · server (5xx) · timeout · network — worth a
-# retry and then the next provider; rejected (4xx: our request) · malformed (an unreadable
+# kinds: rate_limited (429) · overloaded (529/503) · server (5xx) · timeout · network ·
+# truncated (a stream that ended early) — worth a retry and then the next provider; rejected (4xx: our request) · malformed (an unreadable
 # reply) — not retried; rejected is not passed on either, since any provider would refuse it.
-RETRYABLE = frozenset({"rate_limited", "overloaded", "server", "timeout", "network"})
+RETRYABLE = frozenset({"rate_limited", "overloaded", "server", "timeout", "network", "truncated"})
 
 
 class ProviderFailure(Exception):
@@ -82,7 +82,9 @@ class Provider:
     base_url: str = ""
     api_key: str = field(default="", repr=False)
     configured: bool = True
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # the whole call
+    connect_timeout_s: float = 10.0  # until the status line (the provider accepted the call)
+    first_token_timeout_s: float = 20.0  # until the first token of a stream
 
     async def complete(
         self, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
@@ -121,7 +123,7 @@ class Provider:
         except HttpError as exc:
             raise ProviderFailure(self.name, exc.kind, str(exc)) from exc
         if reply.status >= 400:
-            raise _http_failure(self.name, reply.status, reply.headers, reply.body)
+            raise http_failure(self.name, reply.status, reply.headers, reply.body)
         try:
             data = json.loads(reply.body)
         except ValueError as exc:
@@ -131,7 +133,7 @@ class Provider:
         return data
 
 
-def _http_failure(
+def http_failure(
     provider: str, status: int, headers: dict[str, str], body: bytes
 ) -> ProviderFailure:
     kind = (
@@ -225,13 +227,32 @@ def configured(b: Bindings) -> list[Provider]:
             )
         prefix = name.upper().replace("-", "_")
         model = b.var(f"EDGERAG_{prefix}_MODEL") or DEFAULT_MODELS[name]
-        timeout = float(b.var(f"EDGERAG_{prefix}_TIMEOUT_S") or 60)
+        timed = Provider(
+            name,
+            model,
+            timeout_s=_seconds(b, f"EDGERAG_{prefix}_TIMEOUT_S", 60),
+            connect_timeout_s=_seconds(b, f"EDGERAG_{prefix}_CONNECT_TIMEOUT_S", 10),
+            first_token_timeout_s=_seconds(b, f"EDGERAG_{prefix}_FIRST_TOKEN_TIMEOUT_S", 20),
+        )
         if name == "workers-ai":
-            chain.append(Provider(name, model, configured=b.ai is not None, timeout_s=timeout))
+            chain.append(replace(timed, configured=b.ai is not None))
             continue
         key = b.var(f"{prefix}_API_KEY") or ""
         base = b.var(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[name]
         # OpenAI-compatible local servers (llama.cpp, Ollama) need a base URL, not a key.
         ready = bool(key) or (name == "openai" and bool(b.var("OPENAI_BASE_URL")))
-        chain.append(Provider(name, model, base, key, ready and b.http is not None, timeout))
+        chain.append(
+            replace(timed, base_url=base, api_key=key, configured=ready and b.http is not None)
+        )
     return chain
+
+
+def _seconds(b: Bindings, name: str, default: float) -> float:
+    raw = b.var(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ServiceUnavailable(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 600:
+        raise ServiceUnavailable(f"{name} must be between 0 and 600 seconds, got {raw!r}")
+    return value

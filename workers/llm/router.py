@@ -16,9 +16,9 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import BindingError
@@ -26,6 +26,7 @@ from kernel.runtime.errors import ApiError, UpstreamError
 from kernel.runtime.logs import log
 from kernel.runtime.metrics import registry
 from llm.providers import Completion, Provider, ProviderFailure
+from llm.streams import Delta, Piece, open_stream
 
 RETRIES = 2
 BASE_BACKOFF_S = 0.25
@@ -57,7 +58,15 @@ class Routed:
     tried: list[Attempt] = field(default_factory=list)
 
 
+@dataclass
+class RoutedStream:
+    provider: Provider
+    ttft_ms: float
+    pieces: AsyncIterator[Piece]  # the text as it arrives; closing it stops the provider
+
+
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Router:
@@ -117,6 +126,31 @@ class Router:
     async def complete(
         self, tenant: str, system: str, messages: list[dict[str, str]], max_tokens: int
     ) -> Routed:
+        async def call(provider: Provider) -> Completion:
+            started = time.perf_counter()
+            completion = await provider.complete(self.b, system, messages, max_tokens)
+            _latency(provider, started)
+            return completion
+
+        completion, provider, tried = await self._route(tenant, call)
+        return Routed(completion, provider, tried)
+
+    async def stream(
+        self, tenant: str, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[RoutedStream, list[Attempt]]:
+        """A token stream from the first provider that starts one, and the chain as tried. Fallback and retries happen
+        only until its first token: after that the text may already be on its way to a reader,
+        so a failure ends the stream (`ProviderFailure` from the iterator) instead."""
+
+        async def call(provider: Provider) -> RoutedStream:
+            return await self._open(provider, tenant, system, messages, max_tokens)
+
+        routed, _, tried = await self._route(tenant, call)
+        return routed, tried
+
+    async def _route(
+        self, tenant: str, call: Callable[[Provider], Awaitable[T]]
+    ) -> tuple[T, Provider, list[Attempt]]:
         tried: list[Attempt] = []
         soonest: float | None = None
         for provider in self.chain:
@@ -131,9 +165,7 @@ class Router:
             if tried:
                 _metric("edgerag_llm_fallbacks_total", provider, tenant)
             try:
-                completion = await self._with_retries(
-                    provider, tenant, system, messages, max_tokens
-                )
+                result = await self._with_retries(provider, tenant, call)
             except ProviderFailure as failure:
                 tried.append(Attempt(provider.name, provider.model, failure.kind, str(failure)))
                 if failure.kind == "rejected":
@@ -145,7 +177,7 @@ class Router:
                 soonest = end if soonest is None else min(soonest, end)
                 continue
             tried.append(Attempt(provider.name, provider.model, "ok"))
-            return Routed(completion, provider, tried)
+            return result, provider, tried
         wait = max(1, int((soonest or self.clock() + COOLDOWN_S) - self.clock()))
         summary = ", ".join(f"{a.provider}: {a.outcome}" for a in tried) or "no provider configured"
         raise ProviderUnavailable(
@@ -155,17 +187,11 @@ class Router:
         )
 
     async def _with_retries(
-        self,
-        provider: Provider,
-        tenant: str,
-        system: str,
-        messages: list[dict[str, str]],
-        max_tokens: int,
-    ) -> Completion:
+        self, provider: Provider, tenant: str, call: Callable[[Provider], Awaitable[T]]
+    ) -> T:
         for attempt in range(RETRIES + 1):
-            started = time.perf_counter()
             try:
-                completion = await provider.complete(self.b, system, messages, max_tokens)
+                result = await call(provider)
             except ProviderFailure as failure:
                 _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
                 wait = failure.retry_after
@@ -175,17 +201,109 @@ class Router:
                 _metric("edgerag_llm_retries_total", provider, tenant)
                 await self.sleep(wait if wait is not None else random.uniform(0, backoff))
                 continue
-            elapsed = (time.perf_counter() - started) * 1000
             _metric("edgerag_llm_calls_total", provider, tenant)
-            registry("llm").observe(
-                "edgerag_llm_latency_ms",
-                elapsed,
-                help="Provider call latency in milliseconds",
-                provider=provider.name,
-                model=provider.model,
-            )
-            return completion
+            return result
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _open(
+        self,
+        provider: Provider,
+        tenant: str,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+    ) -> RoutedStream:
+        """Open the provider's stream and wait for its first token, within the connect and
+        first-token timeouts; the pieces read so far are kept for the reader."""
+        started = time.perf_counter()
+        try:
+            pieces = await asyncio.wait_for(
+                open_stream(provider, self.b, system, messages, max_tokens),
+                provider.connect_timeout_s,
+            )
+        except TimeoutError:
+            raise ProviderFailure(
+                provider.name,
+                "timeout",
+                f"{provider.name}: no reply within {provider.connect_timeout_s:g} s",
+            ) from None
+        head: list[Piece] = []
+        try:
+            while not any(isinstance(p, Delta) and p.text.strip() for p in head):
+                left = provider.first_token_timeout_s - (time.perf_counter() - started)
+                try:
+                    head.append(await asyncio.wait_for(anext(pieces), max(left, 0.001)))
+                except StopAsyncIteration:
+                    break  # the provider finished without text: an empty answer
+        except TimeoutError:
+            await _close(pieces)
+            raise ProviderFailure(
+                provider.name,
+                "timeout",
+                f"{provider.name}: no token within {provider.first_token_timeout_s:g} s",
+            ) from None
+        except BaseException:
+            await _close(pieces)
+            raise
+        ttft = (time.perf_counter() - started) * 1000
+        registry("llm").observe(
+            "edgerag_llm_ttft_ms",
+            ttft,
+            help="Time to the first token of a provider stream, in milliseconds",
+            provider=provider.name,
+            model=provider.model,
+        )
+        return RoutedStream(provider, ttft, self._rest(provider, tenant, head, pieces, started))
+
+    async def _rest(
+        self,
+        provider: Provider,
+        tenant: str,
+        head: list[Piece],
+        pieces: AsyncIterator[Piece],
+        started: float,
+    ) -> AsyncIterator[Piece]:
+        try:
+            for piece in head:
+                yield piece
+            while True:
+                left = provider.timeout_s - (time.perf_counter() - started)
+                try:
+                    piece = await asyncio.wait_for(anext(pieces), max(left, 0.001))
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise ProviderFailure(
+                        provider.name,
+                        "timeout",
+                        f"{provider.name}: the stream took over {provider.timeout_s:g} s",
+                    ) from None
+                yield piece
+            _latency(provider, started)
+        except ProviderFailure as failure:
+            _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
+            if failure.retryable:
+                await self.cool_down(failure)
+            raise
+        finally:
+            await _close(pieces)  # also when our reader went away: the provider stops
+
+
+async def _close(pieces: AsyncIterator[Piece]) -> None:
+    close = getattr(pieces, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+
+
+def _latency(provider: Provider, started: float) -> None:
+    registry("llm").observe(
+        "edgerag_llm_latency_ms",
+        (time.perf_counter() - started) * 1000,
+        help="Provider call latency in milliseconds",
+        provider=provider.name,
+        model=provider.model,
+    )
 
 
 def _metric(name: str, provider: Provider, tenant: str, **labels: Any) -> None:

@@ -96,6 +96,19 @@ def follow_ups(question: str, hits: list[SearchHit], cited: set[str]) -> list[st
     return out
 
 
+def count_citations(seen: int, dropped: int) -> None:
+    metrics = registry("rag")
+    metrics.inc(
+        "edgerag_citations_total",
+        seen - dropped,
+        help="Citation markers by outcome",
+        result="verified",
+    )
+    metrics.inc(
+        "edgerag_citations_total", dropped, help="Citation markers by outcome", result="dropped"
+    )
+
+
 async def stored_chunk_texts(db: TenantDB, hits: list[SearchHit]) -> dict[str, str]:
     """Chunk texts re-read from D1, as placed in each document's *current* live version."""
     if not hits:
@@ -135,9 +148,11 @@ async def page_starts(db: TenantDB, hits: list[SearchHit]) -> PageStarts:
     return {key: sorted(set(v)) for key, v in spans.items()}
 
 
-async def answer(
-    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
-) -> AnswerResponse:
+async def retrieve(
+    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder
+) -> tuple[list[SearchHit], dict[str, float]]:
+    """The sources an answer may cite (reranked, within the context budget; [] when nothing is
+    relevant enough) and the retrieval time."""
     started = time.perf_counter()
     retrieval_query = request.query
     if request.selected_text:
@@ -156,13 +171,29 @@ async def answer(
     timings = {"retrieval_ms": round((time.perf_counter() - started) * 1000, 3)}
     hits = within_budget(search.results)
     if not hits or (hits[0].rerank_score or 0.0) < MIN_RELEVANCE:
-        return abstention(timings=timings)
+        return [], timings
+    return hits, timings
 
-    generate = GenerateRequest(
+
+def generate_request(
+    request: AnswerRequest, hits: list[SearchHit], stream: bool
+) -> GenerateRequest:
+    return GenerateRequest(
         question=request.query,
         sources=[Source(n=i, text=h.text) for i, h in enumerate(hits, start=1)],
         selected_text=request.selected_text,
+        stream=stream,
     )
+
+
+async def answer(
+    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+) -> AnswerResponse:
+    started = time.perf_counter()
+    hits, timings = await retrieve(b, scope, request, embed_query)
+    if not hits:
+        return abstention(timings=timings)
+    generate = generate_request(request, hits, stream=False)
     upstream = await call(
         b.service("LLM"),
         "POST",
@@ -192,16 +223,7 @@ async def answer(
     stored = await stored_chunk_texts(db, hits)
     pages = await page_starts(db, hits)
     answer_text, citations, seen, dropped = build_citations(split_claims(text), hits, stored, pages)
-    metrics = registry("rag")
-    metrics.inc(
-        "edgerag_citations_total",
-        seen - dropped,
-        help="Citation markers by outcome",
-        result="verified",
-    )
-    metrics.inc(
-        "edgerag_citations_total", dropped, help="Citation markers by outcome", result="dropped"
-    )
+    count_citations(seen, dropped)
     timings["verify_ms"] = round((time.perf_counter() - started) * 1000 - sum(timings.values()), 3)
     if not citations:
         return abstention(usage, timings, by)

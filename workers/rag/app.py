@@ -29,6 +29,7 @@ from kernel.contracts.rag import (
 )
 from kernel.domain.paging import only_params
 from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
+from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.errors import BadRequest, NotFound
 from kernel.runtime.http import Request, Response, json_response
@@ -37,6 +38,7 @@ from rag import chat
 from rag.answer import answer
 from rag.cache import Caches
 from rag.evaluation import evaluate_golden_set
+from rag.live import open_live
 from rag.search import Embedder, hybrid_search
 
 
@@ -167,27 +169,17 @@ class Rag:
         retrieval_query = chat.rewrite_follow_up(message.content, history)
         await db.run(chat.insert_message(db, session["id"], "user", message.content, "complete"))
         caches = Caches(self.b.kv, db, "rag")
-        result = await answer(
-            self.b,
-            scope,
-            chat.answer_request(message, retrieval_query),
-            self._embedder(caches),
-            request.request_id,
-        )
+        ask = chat.answer_request(message, retrieval_query)
         meta = {"retrieval_query": retrieval_query}
-        spent = result.usage.get("total_tokens", 0)
-        if message.stream:  # the answer is complete, so its usage is known before the first byte
-            return _spent(
-                Response(
-                    status=200,
-                    headers={
-                        "content-type": "text/event-stream; charset=utf-8",
-                        "cache-control": "no-store",
-                    },
-                    stream=chat.stream_answer(db, session["id"], result, meta),
-                ),
-                spent,
+        if message.stream:  # tokens as the model writes them; usage as `usage` events
+            items = await open_live(self.b, scope, ask, self._embedder(caches), request.request_id)
+            return Response(
+                status=200,
+                headers=dict(sse.HEADERS),
+                stream=chat.stream_answer(db, session["id"], items, meta),
             )
+        result = await answer(self.b, scope, ask, self._embedder(caches), request.request_id)
+        spent = result.usage.get("total_tokens", 0)
         citations = [c.model_dump() for c in result.citations]
         await db.batch(
             [

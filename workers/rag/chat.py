@@ -1,8 +1,8 @@
 """Chat sessions: memory, follow-up rewriting, and answers streamed as server-sent events.
 
-Streaming never shows unverified text: the answer is verified first (rag.answer), then released
-sentence by sentence as `token` events, each sentence followed by `citation` events for the
-sources it cites, then `done` (usage, confidence) — or `error`. The assistant message is stored
+Streaming never shows unverified text: the model's tokens arrive as it writes them (rag.live)
+and each sentence is released as `token` events once its citations are verified, followed by
+`citation` events for the sources it adds; then `done` (usage, confidence) — or `error`. The assistant message is stored
 as `streaming` when the stream starts and as `complete` at the end; if the client goes away
 first, what it was sent is stored as `partial`.
 """
@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from kernel.bindings.ports import Statement
-from kernel.contracts.api import AnswerRequest, AnswerResponse, ChatMessageRequest
-from kernel.contracts.rag import STREAM_EVENTS, DoneEvent, ErrorEvent, TokenEvent
+from kernel.contracts.api import AnswerRequest, ChatMessageRequest
+from kernel.contracts.rag import STREAM_EVENTS, DoneEvent, ErrorEvent, SpentEvent, TokenEvent
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime.ids import new_id
 from kernel.runtime.logs import log
+from rag.live import Failed, Item, Sentence, Spent
 
 HISTORY_TURNS = 6
 _ANAPHORA = re.compile(
@@ -148,31 +149,42 @@ def answer_request(message: ChatMessageRequest, retrieval_query: str) -> AnswerR
 
 
 async def stream_answer(
-    db: TenantDB, session_id: str, result: AnswerResponse, meta: dict[str, Any]
+    db: TenantDB, session_id: str, items: AsyncIterator[Item], meta: dict[str, Any]
 ) -> AsyncIterator[bytes]:
-    """SSE events for a verified answer; the stored message follows what the client received."""
+    """SSE events for a live answer (rag.live); the stored message follows what the client
+    received. `usage` events are for the gateway's budget, which takes them out of the stream."""
     sent: list[str] = []
     cited: list[dict[str, Any]] = []
-    status = "partial"
+    status, finished = "partial", None
+    usage: dict[str, int] = {}
     try:
         await db.run(insert_message(db, session_id, "assistant", "", "streaming"))
-        for sentence in _sentences(result.answer):
-            for token in re.findall(r"\S+\s*", sentence):
-                sent.append(token)  # handed to the transport: counts as sent even if we stop here
-                yield sse("token", TokenEvent(text=token))
-            for n in sorted({int(k) for k in re.findall(r"\[(\d+)\]", sentence)}):
-                citation = next((c for c in result.citations if c.n == n), None)
-                if citation is not None and citation.model_dump() not in cited:
+        async for item in items:
+            if isinstance(item, Sentence):
+                for token in re.findall(r"\S+\s*", item.text + " "):
+                    sent.append(token)  # handed to the transport: counts as sent if we stop
+                    yield sse("token", TokenEvent(text=token))
+                for citation in item.citations:
                     cited.append(citation.model_dump())
                     yield sse("citation", citation)
-        done = DoneEvent(
-            usage=result.usage,
-            confidence=result.confidence,
-            abstained=result.abstained,
-            follow_ups=result.follow_ups,
-        )
-        yield sse("done", done)
-        status = "complete"
+            elif isinstance(item, Spent):
+                yield sse("usage", SpentEvent(tokens=item.tokens))
+            elif isinstance(item, Failed):
+                status, usage = "error", item.usage
+                yield sse("error", ErrorEvent(code=item.code, message=item.message))
+                return
+            else:
+                finished, usage = item, item.usage
+                done = DoneEvent(
+                    usage=item.usage,
+                    confidence=item.confidence,
+                    abstained=item.abstained,
+                    follow_ups=item.follow_ups,
+                    generated_by=item.generated_by,
+                    dropped_sentences=item.dropped,
+                )
+                yield sse("done", done)
+                status = "complete"
     except Exception as exc:
         status = "error"
         log("chat_stream_error", level="error", error=repr(exc)[:300])
@@ -180,6 +192,14 @@ async def stream_answer(
         yield sse("error", failed)
     finally:
         # Runs on completion, on error, and when the client disconnects (GeneratorExit).
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()  # the reader went away: the model stops writing
+        outcome = {
+            "confidence": finished.confidence if finished else 0.0,
+            "abstained": finished.abstained if finished else False,
+            "usage": usage,
+        }
         await db.batch(
             [
                 update_last_assistant(
@@ -188,20 +208,8 @@ async def stream_answer(
                     "".join(sent).strip(),
                     status,
                     json.dumps(cited),
-                    json.dumps(
-                        {
-                            **meta,
-                            "confidence": result.confidence,
-                            "abstained": result.abstained,
-                            "usage": result.usage,
-                        }
-                    ),
+                    json.dumps({**meta, **outcome}),
                 ),
                 touch_session(db, session_id),
             ]
         )
-
-
-def _sentences(answer: str) -> list[str]:
-    parts = re.split(r"(?<=\])\s+(?=\S)|(?<=[.!?])\s+(?=[A-Z\"“])", answer)
-    return [p if i == len(parts) - 1 else p + " " for i, p in enumerate(parts) if p]

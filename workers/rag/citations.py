@@ -87,60 +87,104 @@ def page_at(starts: Sequence[tuple[int, int]], offset: int, fallback: int | None
     return starts[at][1] if at >= 0 else fallback
 
 
+class Verifier:
+    """Claims checked one at a time, with citation numbers shared across them — so a stream can
+    release each sentence as soon as it is verified (rag.live) and a whole answer is the same
+    loop (build_citations).
+
+    `stored` maps chunk id → chunk text re-read from D1 for the live version; a quote must match
+    it exactly at its offset to survive. `pages` holds the page starts of the cited versions
+    (rag.answer.page_starts), so a citation names the page of its quote, not of its chunk.
+    """
+
+    def __init__(
+        self, hits: list[SearchHit], stored: dict[str, str], pages: PageStarts | None = None
+    ) -> None:
+        self.hits, self.stored, self.pages = hits, stored, pages or {}
+        self.citations: list[Citation] = []
+        self._numbers: dict[tuple[str, int], int] = {}
+        self.seen = self.dropped = 0
+
+    def verify(self, claim: Claim) -> tuple[str | None, list[Citation]]:
+        """(the sentence with its renumbered markers, or None when no citation survived; the
+        citations this claim added)."""
+        kept: list[int] = []
+        new: list[Citation] = []
+        for source in claim.sources:
+            self.seen += 1
+            citation = self._locate(claim, source)
+            if citation is None:
+                self.dropped += 1
+                continue
+            if citation.n > len(self.citations):
+                self.citations.append(citation)
+                new.append(citation)
+            if citation.n not in kept:
+                kept.append(citation.n)
+        if not kept:
+            return None, new
+        return claim.text + "".join(f" [{n}]" for n in kept), new
+
+    def _locate(self, claim: Claim, source: int) -> Citation | None:
+        if not 1 <= source <= len(self.hits):
+            return None  # an invented source number
+        hit = self.hits[source - 1]
+        located = locate(claim.text, hit.text)
+        if located is None:
+            return None
+        offset, quote = located
+        truth = self.stored.get(hit.chunk_id)
+        if truth is None or truth[offset : offset + len(quote)] != quote:
+            return None  # the stored source does not say this, or changed meanwhile
+        key = (hit.chunk_id, offset)
+        if key in self._numbers:
+            return self.citations[self._numbers[key] - 1]
+        self._numbers[key] = len(self.citations) + 1
+        start, end = hit.char_start + offset, hit.char_start + offset + len(quote)
+        starts = self.pages.get((hit.document_id, hit.version), [])
+        return Citation(
+            n=self._numbers[key],
+            document_id=hit.document_id,
+            chunk_id=hit.chunk_id,
+            title=hit.title,
+            version=hit.version,
+            page=page_at(starts, start, hit.page),
+            page_end=page_at(starts, max(start, end - 1), hit.page),
+            char_start=start,
+            char_end=end,
+            quote=quote,
+        )
+
+
 def build_citations(
     claims: list[Claim],
     hits: list[SearchHit],
     stored: dict[str, str],
     pages: PageStarts | None = None,
 ) -> tuple[str, list[Citation], int, int]:
-    """(answer text, citations, markers seen, markers dropped).
+    """(answer text, citations, markers seen, markers dropped) of a whole answer."""
+    verifier = Verifier(hits, stored, pages)
+    sentences = [text for claim in claims if (text := verifier.verify(claim)[0]) is not None]
+    return " ".join(sentences), verifier.citations, verifier.seen, verifier.dropped
 
-    `stored` maps chunk id → chunk text re-read from D1 for the live version; a quote must match
-    it exactly at its offset to survive. `pages` holds the page starts of the cited versions
-    (rag.answer.page_starts), so a citation names the page of its quote, not of its chunk.
-    """
-    citations: list[Citation] = []
-    numbers: dict[tuple[str, int], int] = {}
-    sentences: list[str] = []
-    seen = dropped = 0
-    for claim in claims:
-        kept: list[int] = []
-        for source in claim.sources:
-            seen += 1
-            if not 1 <= source <= len(hits):
-                dropped += 1
-                continue
-            hit = hits[source - 1]
-            located = locate(claim.text, hit.text)
-            if located is None:
-                dropped += 1
-                continue
-            offset, quote = located
-            truth = stored.get(hit.chunk_id)
-            if truth is None or truth[offset : offset + len(quote)] != quote:
-                dropped += 1  # the stored source does not say this, or changed meanwhile
-                continue
-            key = (hit.chunk_id, offset)
-            if key not in numbers:
-                numbers[key] = len(citations) + 1
-                start, end = hit.char_start + offset, hit.char_start + offset + len(quote)
-                starts = (pages or {}).get((hit.document_id, hit.version), [])
-                citations.append(
-                    Citation(
-                        n=numbers[key],
-                        document_id=hit.document_id,
-                        chunk_id=hit.chunk_id,
-                        title=hit.title,
-                        version=hit.version,
-                        page=page_at(starts, start, hit.page),
-                        page_end=page_at(starts, max(start, end - 1), hit.page),
-                        char_start=start,
-                        char_end=end,
-                        quote=quote,
-                    )
-                )
-            if numbers[key] not in kept:
-                kept.append(numbers[key])
-        if kept:
-            sentences.append(claim.text + "".join(f" [{n}]" for n in kept))
-    return " ".join(sentences), citations, seen, dropped
+
+def complete_prefix(text: str) -> tuple[str, str]:
+    """Split streamed text into (complete sentences, the rest still arriving).
+
+    A sentence is complete when its end punctuation is followed by its markers and a space
+    ("… light. [1] "), or its markers come before the punctuation ("… light [1]. "), or more
+    text follows ("… light. Drag") — so a sentence with its citation is released without
+    waiting for the next one, and one without markers waits in case they follow. A marker that
+    arrives later, after that cut, goes with the next sentence, where the verifier checks it
+    like any other (it can only be dropped, never shown unverified)."""
+    cut = 0
+    for match in _STREAM_BOUNDARY.finditer(text):
+        cut = match.end()
+    return text[:cut], text[cut:]
+
+
+_STREAM_BOUNDARY = re.compile(
+    r"[.!?][\"')]*(?:(?:\s*\[\d{1,2}\])+\s|\s+(?=[^\s\[]))"
+    r"|\]\s*[.!?][\"')]*\s"
+    r"|\n+(?=\S)"
+)

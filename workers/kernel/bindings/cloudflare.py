@@ -12,7 +12,7 @@ uses. Pure Python only: this runs in Pyodide (no numpy, threads or files).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
@@ -39,6 +39,7 @@ from kernel.bindings.ports import (
     FetchedResource,
     HttpError,
     HttpReply,
+    HttpStream,
     KvListing,
     OutboundError,
     QueryResult,
@@ -389,6 +390,13 @@ class WorkersAI:
         out = _plain(res)
         return dict(out) if isinstance(out, Mapping) else {"response": out}
 
+    async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        """`run` with `stream: true`: Workers AI answers with a ReadableStream of SSE bytes."""
+        check_ai_inputs(inputs)
+        with _boundary(f"Workers AI {model} failed"):
+            readable = await self._ai.run(model, {**dict(inputs), "stream": True})
+        return _read_readable(readable)
+
     def describe(self) -> dict[str, Any]:
         from kernel.bindings.inference import EMBEDDING_MODEL, GENERATION_MODEL, RERANK_MODEL
 
@@ -396,6 +404,19 @@ class WorkersAI:
             model: {"served_by": "Workers AI", "stand_in": False}
             for model in (EMBEDDING_MODEL, RERANK_MODEL, GENERATION_MODEL)
         }
+
+
+async def _read_readable(readable: Any) -> AsyncIterator[bytes]:
+    reader = getattr(readable, "js_object", readable).getReader()
+    try:
+        while True:
+            with _boundary("Workers AI stream failed"):
+                part = await reader.read()
+            if part.done:
+                return
+            yield bytes(part.value.to_bytes())
+    finally:
+        reader.cancel()  # the reader went away: the model stops
 
 
 # --- Outbound fetch ------------------------------------------------------------------------
@@ -587,11 +608,61 @@ class CloudflareHttp:
             response = await fetcher(url, **kwargs)
             data = await response.bytes()
         except Exception as exc:  # JS errors cross the FFI as generic exceptions
-            lowered = str(exc).lower()
-            kind = "timeout" if "abort" in lowered or "timeout" in lowered else "network"
-            raise HttpError(kind, f"{method} {url} failed: {exc}") from exc
+            raise HttpError(_http_kind(exc), f"{method} {url} failed: {exc}") from exc
         return HttpReply(
             status=int(response.status),
             headers={str(k).lower(): str(v) for k, v in response.headers.items()},
             body=bytes(data),
         )
+
+    async def open(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> HttpStream:
+        """The body is read from the JS ReadableStream as it arrives; the one AbortSignal bounds
+        the whole exchange, and closing `chunks` cancels the reader (and so the request)."""
+        fetcher = self._fetcher or _sdk_fetch()
+        kwargs: dict[str, Any] = {
+            "method": method,
+            "headers": dict(headers),
+            "redirect": "manual",
+            "signal": self._abort_signal(max(1, int(timeout_s * 1000))),
+        }
+        if body is not None:
+            kwargs["body"] = body
+        try:
+            response = await fetcher(url, **kwargs)
+        except Exception as exc:
+            raise HttpError(_http_kind(exc), f"{method} {url} failed: {exc}") from exc
+
+        async def chunks() -> AsyncIterator[bytes]:
+            reader = response.js_object.body.getReader()
+            try:
+                while True:
+                    try:
+                        part = await reader.read()
+                    except Exception as exc:
+                        raise HttpError(
+                            _http_kind(exc), f"{method} {url}: the body broke off: {exc}"
+                        ) from exc
+                    if part.done:
+                        return
+                    yield bytes(part.value.to_bytes())
+            finally:
+                reader.cancel()
+
+        return HttpStream(
+            status=int(response.status),
+            headers={str(k).lower(): str(v) for k, v in response.headers.items()},
+            chunks=chunks(),
+        )
+
+
+def _http_kind(exc: BaseException) -> str:
+    lowered = str(exc).lower()
+    return "timeout" if "abort" in lowered or "timeout" in lowered else "network"

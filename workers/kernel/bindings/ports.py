@@ -307,9 +307,38 @@ class HttpError(BindingError):
         super().__init__(message)
 
 
+@dataclass
+class HttpStream:
+    """A reply whose body is read as it arrives (a provider's token stream). Iterating `chunks`
+    may raise `HttpError` (the connection broke or stalled); closing it (`aclose`, or leaving
+    an `async for` early) cancels the request upstream."""
+
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    chunks: AsyncIterator[bytes]
+
+    async def read(self, limit: int = 64 * 1024) -> bytes:
+        """The rest of the body, at most `limit` bytes (an error reply), then close."""
+        out = b""
+        try:
+            async for chunk in self.chunks:
+                out += chunk
+                if len(out) >= limit:
+                    break
+        finally:
+            await self.aclose()
+        return out[:limit]
+
+    async def aclose(self) -> None:
+        close = getattr(self.chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
 @runtime_checkable
 class Http(Protocol):
-    """One-method transport for the llm Worker's calls to model providers (httpx's seam).
+    """The transport for the llm Worker's calls to model providers (httpx's seam): `send` for a
+    whole reply, `open` for one read as it streams.
 
     Unlike `Outbound` (user-supplied document URLs: GET only, public addresses only), the URLs
     here are operator configuration — a provider's base URL may be a local model server on
@@ -326,3 +355,17 @@ class Http(Protocol):
         body: bytes | None,
         timeout_s: float,
     ) -> HttpReply: ...
+
+    async def open(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> HttpStream:
+        """Returns once the status and headers arrived (within `timeout_s`, else
+        `HttpError("timeout")`); the body is left to `chunks`, bounded by the same `timeout_s`
+        in total. Callers that need a shorter wait for the first chunk impose it themselves."""
+        ...

@@ -14,7 +14,19 @@ from pydantic import BaseModel, Field
 
 from kernel.contracts.api import ProviderAttempt, Strict
 
-__all__ = ["GenerateRequest", "GenerateResponse", "ProviderAttempt", "Source", "Turn", "Usage"]
+__all__ = [
+    "LLM_STREAM_EVENTS",
+    "GenerateRequest",
+    "GenerateResponse",
+    "ProviderAttempt",
+    "Source",
+    "StreamDelta",
+    "StreamEnd",
+    "StreamError",
+    "StreamStart",
+    "Turn",
+    "Usage",
+]
 
 
 class Source(Strict):
@@ -33,6 +45,9 @@ class GenerateRequest(Strict):
     selected_text: str | None = Field(default=None, max_length=8000)
     history: list[Turn] = Field(default_factory=list, max_length=20)
     max_tokens: int = Field(default=400, ge=16, le=2048)
+    # True: the reply is a `text/event-stream` of the LLM_STREAM_EVENTS below, tokens as the
+    # provider produces them. Errors before the first token are still plain JSON errors.
+    stream: bool = False
 
 
 class Usage(BaseModel):
@@ -47,3 +62,38 @@ class GenerateResponse(BaseModel):
     provider: str
     usage: Usage
     tried: list[ProviderAttempt] = Field(default_factory=list)  # the chain, in order
+
+
+# --- the stream: start, delta…, then end or error ------------------------------------------
+class StreamStart(BaseModel):
+    """Sent with the first token: who is answering and how long the first token took."""
+
+    provider: str
+    model: str
+    tried: list[ProviderAttempt] = Field(default_factory=list)
+    ttft_ms: float
+
+
+class StreamDelta(BaseModel):
+    text: str
+    spent: int = 0  # tokens spent so far (prompt + completion, estimated): for live budgets
+
+
+class StreamEnd(BaseModel):
+    usage: Usage
+
+
+class StreamError(BaseModel):
+    """The provider failed after its first token (no fallback then: text was released)."""
+
+    code: str
+    message: str
+    usage: Usage  # what was spent until the failure (charged all the same)
+
+
+LLM_STREAM_EVENTS: dict[str, type[BaseModel]] = {
+    "start": StreamStart,
+    "delta": StreamDelta,
+    "end": StreamEnd,
+    "error": StreamError,
+}

@@ -20,6 +20,7 @@ from kernel.contracts.api import (
     ChatMessageRequest,
     Citation,
     CreateSession,
+    GeneratedBy,
     SearchRequest,
     SearchResponse,
     Strict,
@@ -47,12 +48,13 @@ __all__ = [
     "SessionDetail",
     "SessionList",
     "SessionSummary",
+    "SpentEvent",
     "TokenEvent",
 ]
 
 # Tokens the model spent on this request (0 when the answer came from the cache), on every
-# /answer and chat message reply — JSON or SSE, whose answer is complete before the first byte.
-# The gateway charges the tenant's budget from it and never parses bodies or streams for it.
+# JSON /answer and chat message reply. A streamed reply spends as it goes: it reports through
+# internal `usage` events instead (SpentEvent), which the gateway reads and removes.
 USAGE_HEADER = "x-edgerag-usage-tokens"
 
 
@@ -186,6 +188,15 @@ class DoneEvent(BaseModel):
     confidence: float
     abstained: bool
     follow_ups: list[str]
+    generated_by: GeneratedBy | None = None
+    dropped_sentences: int = 0  # citation markers the verifier refused (their sentences unshown)
+
+
+class SpentEvent(BaseModel):
+    """Internal: tokens spent so far. The gateway charges budgets from these and removes them
+    from the stream it forwards; clients never see one."""
+
+    tokens: int = Field(ge=0)
 
 
 class ErrorEvent(BaseModel):
@@ -198,4 +209,6 @@ STREAM_EVENTS: dict[str, type[BaseModel]] = {
     "citation": CitationEvent,
     "done": DoneEvent,
     "error": ErrorEvent,
+    "usage": SpentEvent,
 }
+INTERNAL_EVENTS = frozenset({"usage"})

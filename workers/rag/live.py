@@ -1,0 +1,185 @@
+"""A grounded answer streamed as the model writes it, each sentence released once verified.
+
+`open_live` retrieves, reads the cited chunks' stored text, and opens the llm Worker's token
+stream — all before the first byte, so a failure there (nothing relevant, every provider down)
+is still a plain answer or a JSON error. The items it then yields:
+
+- `Sentence`: a complete sentence whose citations were verified against the stored chunk text
+  (rag.citations.Verifier), with the citations it adds; a sentence without a surviving citation
+  is dropped and counted, never shown;
+- `Spent`: the tokens spent so far (the llm Worker's running estimate), for live budgets;
+- `Finished`: usage, confidence, follow-ups, who generated — or an abstention;
+- `Failed`: the provider stopped mid-answer; what was released stays verified.
+
+Closing the iterator (the reader went away) closes the llm stream, which closes the provider's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ValidationError
+
+from kernel.bindings.env import Bindings
+from kernel.bindings.services import call, upstream_error
+from kernel.contracts.api import AnswerRequest, Citation, GeneratedBy, SearchHit
+from kernel.contracts.llm import LLM_STREAM_EVENTS, StreamDelta, StreamEnd, StreamError, StreamStart
+from kernel.domain.prompt_format import ABSTAIN_TEXT
+from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.runtime import sse
+from kernel.runtime.errors import UpstreamError
+from rag.answer import (
+    confidence,
+    count_citations,
+    follow_ups,
+    generate_request,
+    page_starts,
+    retrieve,
+    stored_chunk_texts,
+)
+from rag.citations import Verifier, complete_prefix, split_claims
+from rag.search import Embedder
+
+ZERO = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # with its renumbered markers, e.g. "Lift exists [1]."
+    citations: list[Citation]  # the citations this sentence adds (earlier ones are not repeated)
+
+
+@dataclass(frozen=True)
+class Spent:
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    usage: dict[str, int]
+    confidence: float
+    abstained: bool
+    follow_ups: list[str]
+    generated_by: GeneratedBy | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: str
+    message: str
+    usage: dict[str, int]
+
+
+Item = Sentence | Spent | Finished | Failed
+
+
+async def open_live(
+    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+) -> AsyncIterator[Item]:
+    started = time.perf_counter()
+    hits, timings = await retrieve(b, scope, request, embed_query)
+    if not hits:
+        return _abstain(Finished(ZERO, 0.0, True, [], None, timings))
+    db = TenantDB(b.need(b.db, "DB"), scope)
+    stored = await stored_chunk_texts(db, hits)
+    pages = await page_starts(db, hits)
+    upstream = await call(
+        b.service("LLM"),
+        "POST",
+        "/generate",
+        request_id=request_id,
+        tenant_id=scope.tenant_id,
+        payload=generate_request(request, hits, stream=True).model_dump(exclude_none=True),
+    )
+    if upstream.status != 200 or upstream.stream is None:
+        raise upstream_error(upstream, "llm Worker")
+    return _verify(upstream.stream, request, hits, Verifier(hits, stored, pages), timings, started)
+
+
+async def _abstain(finished: Finished) -> AsyncIterator[Item]:
+    yield Sentence(ABSTAIN_TEXT, [])
+    yield finished
+
+
+async def _verify(
+    chunks: AsyncIterator[bytes],
+    request: AnswerRequest,
+    hits: list[SearchHit],
+    verifier: Verifier,
+    timings: dict[str, float],
+    started: float,
+) -> AsyncIterator[Item]:
+    pending, released, abstained = "", 0, False
+    by: GeneratedBy | None = None
+    usage = dict(ZERO)
+    try:
+        async for event in _llm_events(chunks):
+            if isinstance(event, StreamStart):
+                by = GeneratedBy(provider=event.provider, model=event.model, tried=event.tried)
+                timings["first_token_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                continue
+            if isinstance(event, StreamError):
+                usage = event.usage.model_dump()
+                count_citations(verifier.seen, verifier.dropped)
+                yield Spent(usage["total_tokens"])
+                yield Failed(
+                    event.code,
+                    "the model stopped mid-answer; every sentence shown was verified",
+                    usage,
+                )
+                return
+            if isinstance(event, StreamEnd):
+                usage = event.usage.model_dump()
+                complete, pending = pending, ""
+            else:
+                assert isinstance(event, StreamDelta)
+                pending += event.text
+                if event.spent:
+                    yield Spent(event.spent)
+                complete, pending = complete_prefix(pending)
+            if (
+                not released
+                and not abstained
+                and (complete + pending).lstrip().startswith(ABSTAIN_TEXT)
+            ):
+                abstained = True  # the model's own abstention: its exact sentence, nothing else
+            if abstained:
+                continue
+            for claim in split_claims(complete):
+                text, new = verifier.verify(claim)
+                if text is not None:
+                    released += 1
+                    yield Sentence(text, new)
+    except (ValueError, ValidationError) as exc:
+        raise UpstreamError(f"llm Worker stream breaks its contract: {exc}") from exc
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    count_citations(verifier.seen, verifier.dropped)
+    timings["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    yield Spent(usage["total_tokens"])
+    if abstained or not released:
+        yield Sentence(ABSTAIN_TEXT, [])
+        yield Finished(usage, 0.0, True, [], by, timings, verifier.dropped)
+        return
+    cited = {c.chunk_id for c in verifier.citations}
+    yield Finished(
+        usage,
+        confidence(hits, verifier.seen, verifier.dropped),
+        False,
+        follow_ups(request.query, hits, cited),
+        by,
+        timings,
+        verifier.dropped,
+    )
+
+
+async def _llm_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[BaseModel]:
+    async for event in sse.parse(chunks):
+        model = LLM_STREAM_EVENTS.get(event.event)
+        if model is None:
+            continue  # an event a newer llm Worker added
+        yield model.model_validate_json(event.data)
