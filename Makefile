@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema examples vocab bench-ingest bench-search bench-rerank edge eval
+.PHONY: dev test lint typecheck deploy-check clean schema examples vocab bench-ingest bench-search bench-rerank bench-answer edge eval
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -74,6 +74,10 @@ eval: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m eval
 bench-search: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.search
+# Time to first token and total latency of streamed answers per provider (fakes with set
+# delays, the local stand-in, llama.cpp when installed) → bench/results/answer.json.
+bench-answer: $(STAMP) $(LLAMA_STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.answer
 bench-rerank: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.rerank
 # Our PDF parser vs pypdf on 600+ real PDFs from Debian doc packages, pdftotext as reference

@@ -20,8 +20,10 @@ from emulator.kv import EmulatedKV
 from emulator.mesh import Mesh, build_mesh
 from kernel.bindings.env import Bindings
 from llm.providers import Provider
+from llm.streams import Delta, Tokens, open_stream
 from tests.e2e.conftest import OPERATOR_TOKEN, ingest, new_tenant
 from tests.e2e.devserver import free_port
+from tests.e2e.sse import events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +72,23 @@ async def test_the_openai_provider_speaks_to_a_real_server(llama_server: str) ->
     assert 0 < done.completion_tokens <= 24 and done.prompt_tokens > 5
 
 
+async def test_the_openai_provider_streams_from_a_real_server(llama_server: str) -> None:
+    provider = Provider("openai", "smollm2", llama_server, "")
+    b = Bindings("llm", "emulator", SimpleNamespace(), kv=EmulatedKV(None), http=EmulatedHttp())
+    stream = await open_stream(
+        provider,
+        b,
+        "Answer in two short sentences.",
+        [{"role": "user", "content": "What color is a clear daytime sky, and why?"}],
+        32,
+    )
+    pieces = [p async for p in stream]  # ends at llama.cpp's `data: [DONE]` (else: truncated)
+    deltas = [p for p in pieces if isinstance(p, Delta)]
+    assert len(deltas) >= 2 and "".join(d.text for d in deltas).strip()  # token by token
+    usage = [p for p in pieces if isinstance(p, Tokens)]  # stream_options.include_usage
+    assert usage and 0 < usage[-1].completion <= 32 and usage[-1].prompt > 5
+
+
 @pytest.fixture
 def mesh(data_dir: Path, ai: Any, llama_server: str) -> Mesh:
     return build_mesh(
@@ -108,3 +127,27 @@ async def test_answers_run_end_to_end_on_the_real_model(client: httpx.AsyncClien
             "Chlorophyll absorbs red and blue light and reflects green light, so leaves look green."
         )
     assert body["abstained"] == (not body["citations"])
+
+
+async def test_chat_streams_from_the_real_model(client: httpx.AsyncClient) -> None:
+    _, auth = await new_tenant(client, "llama-stream")
+    text = "Chlorophyll absorbs red and blue light and reflects green light, so leaves look green."
+    await ingest(client, auth, "Light", text)
+    session = (await client.post("/v1/chat/sessions", json={}, headers=auth)).json()
+    async with client.stream(
+        "POST",
+        f"/v1/chat/sessions/{session['session_id']}/messages",
+        json={"content": "Why do leaves look green?", "stream": True},
+        headers=auth,
+    ) as response:
+        assert response.status_code == 200
+        got = [e async for e in events(response.aiter_lines())]
+    names = [n for n, _ in got]
+    assert names[-1] == "done" and "usage" not in names
+    done = got[-1][1]
+    assert done["generated_by"]["provider"] == "openai" and done["usage"]["completion_tokens"] > 0
+    for name, data in got:  # whatever the small model wrote, only verified quotes are cited
+        if name == "citation":
+            assert data["quote"] in text
+    shown = "".join(d["text"] for n, d in got if n == "token").strip()
+    assert shown and (done["abstained"] or "[1]" in shown)

@@ -11,6 +11,7 @@ Confidence (0..1, 0 when abstaining) = 0.5 · relevance + 0.2 · margin + 0.3 ·
 
 from __future__ import annotations
 
+import math
 import time
 
 from pydantic import ValidationError
@@ -68,13 +69,23 @@ def within_budget(hits: list[SearchHit], budget: int = CONTEXT_TOKEN_BUDGET) -> 
     return chosen
 
 
+# Logistic calibration (a, b) of the raw score: confidence = 1 / (1 + e^-(a·raw + b)), fitted
+# by `python -m eval.answers` on the answer-quality questions (eval/answer_results.json has the
+# fit, its ECE and the reliability table). None: the raw score (what the eval records).
+CALIBRATION: tuple[float, float] | None = None
+
+
 def confidence(hits: list[SearchHit], seen: int, dropped: int) -> float:
     scores = sorted((h.rerank_score or 0.0 for h in hits), reverse=True)
     relevance = scores[0] if scores else 0.0
     rest = scores[1:4]
     margin = max(0.0, min(1.0, relevance - (sum(rest) / len(rest) if rest else 0.0)))
     coverage = (seen - dropped) / seen if seen else 0.0
-    return round(0.5 * relevance + 0.2 * margin + 0.3 * coverage, 3)
+    raw = 0.5 * relevance + 0.2 * margin + 0.3 * coverage
+    if CALIBRATION is not None:
+        a, b = CALIBRATION
+        raw = 1 / (1 + math.exp(-(a * raw + b)))
+    return round(raw, 3)
 
 
 def follow_ups(question: str, hits: list[SearchHit], cited: set[str]) -> list[str]:
