@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.edgerag
 PYTHONPATH_LOCAL := workers:.:emulator/sdk
 
-.PHONY: dev test lint typecheck deploy-check clean schema examples vocab bench-ingest bench-search bench-rerank bench-answer edge eval
+.PHONY: dev test lint typecheck deploy-check clean schema examples vocab bench-ingest bench-search bench-rerank bench-answer edge eval eval-answers
 
 $(STAMP): requirements/*.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-ingest: $(STAMP)
 # suite gates on it: tests/eval).
 eval: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m eval
+# Answer quality and confidence calibration of each local option (the stand-in; llama.cpp when
+# installed) → eval/answer_results.json (the suite gates on it: tests/eval).
+eval-answers: $(STAMP) $(LLAMA_STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m eval.answers
 bench-search: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.search
 # Time to first token and total latency of streamed answers per provider (fakes with set

@@ -38,10 +38,50 @@ RELATIVE_CUTOFF = 0.85
 MAX_SENTENCES = 3
 MIN_SENTENCE_TERMS = 2  # headings and fragments are not answers
 
-# A sentence ends at . ! ? (plus closing quotes/brackets) followed by spaces and a character
-# that can start a sentence (not a lowercase letter: '"Yes!" he said.' is one sentence) or by
-# the end of the line; lines are boundaries too, since sources are often lists and headings.
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?][\"')\]]*(?=[ \t]+[^a-z\s]|[ \t]*$)|$)", re.MULTILINE)
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by spaces, unless the word
+# before is an abbreviation or an initial ("e.g.", "Fig.", "J. Smith"); lines are boundaries
+# too, since sources are often lists and headings. Lower-case text after the stop still starts
+# a new sentence: abstracts and OCR'd PDFs are often all lower case ("… of air . the model …"),
+# and reading those as one sentence spliced unrelated statements into one answer.
+_STOP = re.compile(r"[.!?][\"')\]]*(?=[ \t]+\S)")
+_WORD_BEFORE = re.compile(r"(\w+)\W*$")
+ABBREVIATIONS = frozenset(
+    [
+        "e.g",
+        "i.e",
+        "etc",
+        "al",
+        "fig",
+        "figs",
+        "eq",
+        "eqs",
+        "ref",
+        "refs",
+        "no",
+        "nos",
+        "vol",
+        "pp",
+        "approx",
+        "cf",
+        "vs",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "inc",
+        "ltd",
+        "co",
+        "dept",
+        "univ",
+        "sec",
+        "ch",
+        "resp",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -53,10 +93,25 @@ class _Candidate:
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text`, each a verbatim (stripped) substring of it."""
     out = []
-    for m in _SENTENCE.finditer(text):
-        s = m.group(0).strip()
-        if s:
-            out.append(s)
+    for line in text.splitlines():
+        start = 0
+        for stop in _STOP.finditer(line):
+            before = line[start : stop.start()]
+            word = _WORD_BEFORE.search(before)
+            token = word.group(1).lower() if word else ""
+            dotted = line[max(0, stop.start() - 4) : stop.start()].lower()
+            if stop.group().startswith(".") and (
+                (len(token) == 1 and token.isalpha())
+                or token in ABBREVIATIONS
+                or dotted.endswith(("e.g", "i.e"))
+            ):
+                continue  # "e.g." / "J." / "Fig.": not the end of a sentence
+            sentence = line[start : stop.end()].strip()
+            if sentence:
+                out.append(sentence)
+            start = stop.end()
+        if line[start:].strip():
+            out.append(line[start:].strip())
     return out
 
 

@@ -77,7 +77,17 @@ def test_parse_rejects_messages_without_sources() -> None:
 
 
 def test_split_sentences_is_verbatim() -> None:
-    text = 'It works. Does it? "Yes!" it said.\n- a bullet line\nEnd'
+    text = (
+        "It works. Does it? see e.g. Fig. 2 by J. Smith. all lower case . next one\n- a bullet\nEnd"
+    )
     sentences = generator.split_sentences(text)
-    assert sentences == ["It works.", "Does it?", '"Yes!" it said.', "- a bullet line", "End"]
+    assert sentences == [
+        "It works.",
+        "Does it?",
+        "see e.g. Fig. 2 by J. Smith.",  # abbreviations and initials do not end a sentence
+        "all lower case .",  # lower-case text after a stop is a new sentence (abstracts, OCR)
+        "next one",
+        "- a bullet",
+        "End",
+    ]
     assert all(s in text for s in sentences)
