@@ -50,6 +50,28 @@ GENERATION_MODEL = "@cf/meta/llama-3.1-8b-instruct"
 DEFAULT_MAX_TOKENS = 256  # Workers AI's default for text generation
 
 
+def _json_mode(model: str, response_format: Any) -> bool:
+    """Workers AI JSON mode: `{"type": "json_object" | "json_schema", "json_schema": {...}}`.
+    The stand-in fills only the grounded-claims schema (an object with a `claims` array)."""
+    if response_format is None:
+        return False
+    if not isinstance(response_format, Mapping) or response_format.get("type") not in (
+        "json_object",
+        "json_schema",
+    ):
+        raise BindingError(
+            f"AI.run({model}): response_format.type must be 'json_object' or 'json_schema'"
+        )
+    schema = response_format.get("json_schema")
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(properties, Mapping) or "claims" not in properties:
+        raise BindingError(
+            f"AI.run({model}): the stand-in composer answers JSON mode only for the grounded"
+            " claims schema (an object with a `claims` array); a real model fills any schema"
+        )
+    return True
+
+
 def _is_generation_model(model: str) -> bool:
     return model.startswith("@cf/") and "instruct" in model
 
@@ -197,7 +219,10 @@ class EmulatedAI:
         if inputs.get("stream"):
             raise BindingError(f"AI.run({model}): to stream, call AI.stream")
         msgs, max_tokens = self._generation_inputs(model, inputs)
-        return await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
+        claims = _json_mode(model, inputs.get("response_format"))
+        return await asyncio.to_thread(
+            generator.compose, self.encoder, msgs, max_tokens, claims=claims
+        )
 
     async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:
         """`run(model, {..., "stream": true})` as Workers AI answers it: server-sent events
@@ -205,6 +230,10 @@ class EmulatedAI:
         composer answers whole; its words are then sent one event each, as a model would."""
         if not isinstance(model, str) or not _is_generation_model(model):
             raise BindingError(f"AI.stream: {model!r} is not a text-generation model")
+        if inputs.get("response_format") is not None:  # as Workers AI answers it (AiError 5023)
+            raise BindingError(
+                f"AI.stream({model}): JSON Schema mode is not supported with stream mode"
+            )
         msgs, max_tokens = self._generation_inputs(model, inputs)
         result = await asyncio.to_thread(generator.compose, self.encoder, msgs, max_tokens)
 

@@ -11,11 +11,16 @@ best score is below ABSTAIN_THRESHOLD, or the prompt has no sources, the answer 
 `ABSTAIN_TEXT`. Deterministic, and immune to instructions inside sources by construction: it
 never follows text, it only quotes it.
 
+JSON mode (`response_format`) is answered for the grounded-claims schema only — the claims are
+the chosen sentences, each quoting itself; any other schema is refused, since an extractive
+composer cannot fill arbitrary fields.
+
 Token counts in `usage` are MiniLM wordpieces, not the production model's tokens.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,14 +121,26 @@ def split_sentences(text: str) -> list[str]:
 
 
 def compose(
-    encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]], max_tokens: int
+    encoder: MiniLMEncoder,
+    messages: Sequence[dict[str, Any]],
+    max_tokens: int,
+    *,
+    claims: bool = False,
 ) -> dict[str, Any]:
-    """Workers AI text-generation output for `messages`: {"response", "usage"}."""
-    answer = _answer(encoder, messages, max_tokens)
+    """Workers AI text-generation output for `messages`: {"response", "usage"}. `claims`: JSON
+    mode with the grounded-claims schema — `response` is then `{"claims": [{text, source,
+    quote}]}`, each claim one of the chosen sentences quoting itself ([] = abstention)."""
+    chosen = _choose(encoder, messages)
+    parts = _fit(encoder, chosen, max_tokens) if chosen else []
+    answer = " ".join(f"{text} {citation_marker(k)}" for k, text in parts) or ABSTAIN_TEXT
     prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
+    response: Any = answer
+    if claims:
+        response = {"claims": [{"text": t, "source": k, "quote": t} for k, t in parts]}
+        answer = json.dumps(response)
     completion_tokens = encoder.count_tokens(answer)
     return {
-        "response": answer,
+        "response": response,
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -132,11 +149,12 @@ def compose(
     }
 
 
-def _answer(encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]], max_tokens: int) -> str:
+def _choose(encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]]) -> list[_Candidate]:
+    """The sentences that answer, best first; [] means abstain."""
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     prompt = parse_grounded_prompt(str(last_user["content"])) if last_user else None
     if prompt is None or not prompt.question:
-        return ABSTAIN_TEXT
+        return []
     q_terms = lexical.terms(prompt.question)
     candidates: list[_Candidate] = []
     seen: set[str] = set()
@@ -146,7 +164,7 @@ def _answer(encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]], max_toke
                 seen.add(sentence)
                 candidates.append(_Candidate(k, sentence))
     if not candidates:
-        return ABSTAIN_TEXT
+        return []
     vecs = encoder.encode([prompt.question, *(c.text for c in candidates)])
     cosines = (vecs[1:] @ vecs[0]).astype(np.float64).tolist()
     scored = sorted(
@@ -158,26 +176,29 @@ def _answer(encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]], max_toke
     )
     best = scored[0][0]
     if best < ABSTAIN_THRESHOLD:
-        return ABSTAIN_TEXT
-    chosen = [candidates[i] for s, i in scored[:MAX_SENTENCES] if s >= RELATIVE_CUTOFF * best]
-    return _fit(encoder, chosen, max_tokens)
+        return []
+    return [candidates[i] for s, i in scored[:MAX_SENTENCES] if s >= RELATIVE_CUTOFF * best]
 
 
-def _fit(encoder: MiniLMEncoder, chosen: list[_Candidate], max_tokens: int) -> str:
-    """Join cited sentences within `max_tokens`; cut the first one at a token boundary if it
-    alone is too long (a prefix of a sentence is still a verbatim quote)."""
-    parts: list[str] = []
+def _fit(
+    encoder: MiniLMEncoder, chosen: list[_Candidate], max_tokens: int
+) -> list[tuple[int, str]]:
+    """(source, sentence) pairs whose cited text fits `max_tokens`; the first one is cut at a
+    token boundary if it alone is too long (a prefix of a sentence is still a verbatim quote)."""
+    parts: list[tuple[int, str]] = []
+    rendered: list[str] = []
     for c in chosen:
         part = f"{c.text} {citation_marker(c.source)}"
-        if encoder.count_tokens(" ".join([*parts, part])) <= max_tokens:
-            parts.append(part)
+        if encoder.count_tokens(" ".join([*rendered, part])) <= max_tokens:
+            parts.append((c.source, c.text))
+            rendered.append(part)
         elif not parts:
             marker = citation_marker(c.source)
             budget = max(1, max_tokens - encoder.count_tokens(marker))
             spans = encoder.token_spans(c.text)
             cut = spans[min(budget, len(spans)) - 1][1]
-            parts.append(f"{c.text[:cut]} {marker}")
+            parts.append((c.source, c.text[:cut]))
             break
         else:
             break
-    return " ".join(parts)
+    return parts

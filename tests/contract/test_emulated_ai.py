@@ -52,3 +52,33 @@ class TestEmulatedAI(AIContract):
         assert marker == "[1]"
         assert source.startswith(quote) and len(quote) < len(source)
         assert out["usage"]["completion_tokens"] <= 6
+
+
+async def test_json_mode_answers_the_claims_schema_with_verbatim_quotes(ai: EmulatedAI) -> None:
+    from llm.claims import CLAIMS_SCHEMA
+
+    sources = ["The library closes at 9 pm.", "The gym opens at 7 am."]
+    prompt = format_grounded_prompt(sources, "When does the library close?")
+    json_mode = {"type": "json_schema", "json_schema": CLAIMS_SCHEMA}
+    out = await ai.run(GENERATION_MODEL, {"prompt": prompt, "response_format": json_mode})
+    (claim,) = out["response"]["claims"]  # the object itself, as Workers AI JSON mode gives it
+    assert claim == {"text": "The library closes at 9 pm.", "source": 1, "quote": claim["text"]}
+    assert out["usage"]["completion_tokens"] > 0
+    unanswerable = format_grounded_prompt(sources, "Who painted the Mona Lisa?")
+    out = await ai.run(GENERATION_MODEL, {"prompt": unanswerable, "response_format": json_mode})
+    assert out["response"] == {"claims": []}  # abstention: no claims
+
+
+async def test_json_mode_refusals(ai: EmulatedAI) -> None:
+    from kernel.bindings.ports import BindingError
+    from llm.claims import CLAIMS_SCHEMA
+
+    prompt = format_grounded_prompt(["The library closes at 9 pm."], "When?")
+    other = {"type": "json_schema", "json_schema": {"type": "object", "properties": {"x": {}}}}
+    with pytest.raises(BindingError, match="stand-in"):  # a schema the composer cannot fill
+        await ai.run(GENERATION_MODEL, {"prompt": prompt, "response_format": other})
+    with pytest.raises(BindingError, match=r"response_format\.type"):
+        await ai.run(GENERATION_MODEL, {"prompt": prompt, "response_format": {"type": "xml"}})
+    json_mode = {"type": "json_schema", "json_schema": CLAIMS_SCHEMA}
+    with pytest.raises(BindingError, match="not supported with stream mode"):  # AiError 5023
+        await ai.stream(GENERATION_MODEL, {"prompt": prompt, "response_format": json_mode})

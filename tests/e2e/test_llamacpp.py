@@ -19,6 +19,9 @@ from emulator.http import EmulatedHttp
 from emulator.kv import EmulatedKV
 from emulator.mesh import Mesh, build_mesh
 from kernel.bindings.env import Bindings
+from kernel.domain.prompt_format import format_grounded_prompt
+from llm import claims
+from llm.generation import system_prompt
 from llm.providers import Provider
 from llm.streams import Delta, Tokens, open_stream
 from tests.e2e.conftest import OPERATOR_TOKEN, ingest, new_tenant
@@ -151,3 +154,32 @@ async def test_chat_streams_from_the_real_model(client: httpx.AsyncClient) -> No
             assert data["quote"] in text
     shown = "".join(d["text"] for n, d in got if n == "token").strip()
     assert shown and (done["abstained"] or "[1]" in shown)
+
+
+async def test_json_schema_output_from_a_real_server(llama_server: str) -> None:
+    """`response_format: json_schema` is honoured (llama.cpp turns the schema into a grammar):
+    the reply parses as a claims object, streamed or not. Whether the small model's claims
+    survive verification is not asserted."""
+    provider = Provider("openai", "smollm2", llama_server, "")
+    b = Bindings("llm", "emulator", SimpleNamespace(), kv=EmulatedKV(None), http=EmulatedHttp())
+    messages = [
+        {
+            "role": "user",
+            "content": format_grounded_prompt(
+                ["Chlorophyll absorbs red and blue light and reflects green light."],
+                "Which light does chlorophyll absorb?",
+            ),
+        }
+    ]
+    system = system_prompt(structured=True)
+    done = await provider.complete(b, system, messages, 400, claims.CLAIMS_SCHEMA)
+    parsed = claims.parse(done.text)
+    assert parsed is not None, done.text
+    assert done.completion_tokens > 0
+    stream = await open_stream(provider, b, system, messages, 400, claims.CLAIMS_SCHEMA)
+    scanner = claims.ClaimScanner()
+    found = [
+        c for p in [p async for p in stream] if isinstance(p, Delta) for c in scanner.feed(p.text)
+    ]
+    assert scanner.json is True and claims.parse(scanner.text) is not None, scanner.text
+    assert found == (claims.parse(scanner.text) or claims.Parsed([])).claims

@@ -361,3 +361,110 @@ async def test_a_budget_running_out_mid_stream_ends_it(
         f"/v1/chat/sessions/{session}/messages", json={"content": QUESTION}, headers=auth
     )
     assert again.status_code == 429 and again.json()["error"]["code"] == "token_budget_exhausted"
+
+
+# --- structured streams: claims as JSON, each verified as soon as it closes -----------------
+CLAIM_1: dict[str, Any] = {"text": FIRST.split(" [")[0], "source": 1, "quote": FIRST.split(" [")[0]}
+CLAIM_2: dict[str, Any] = {
+    "text": SECOND.split(" [")[0],
+    "source": 1,
+    "quote": "glucose and oxygen",
+}
+
+
+def claims_pieces(*claims: Any, gate_after: int | None = None) -> list[Any]:
+    """The JSON of `{"claims": [...]}` in small pieces, as a model writes it; GATE after the
+    claim numbered `gate_after`."""
+    pieces: list[Any] = ['{"claims": [']
+    for i, claim in enumerate(claims):
+        text = ("" if i == 0 else ", ") + json.dumps(claim)
+        pieces += [text[j : j + 9] for j in range(0, len(text), 9)]
+        if gate_after == i + 1:
+            pieces.append(GATE)
+    return [*pieces, "]}"]
+
+
+def anthropic_tool_frames(*pieces: Any) -> list[Any]:
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+    block = {"type": "tool_use", "id": "toolu_fake", "name": "cite_claims", "input": {}}
+    frames: list[Any] = [
+        event("message_start", {"message": {"usage": {"input_tokens": 140, "output_tokens": 1}}}),
+        event("content_block_start", {"index": 0, "content_block": block}),
+    ]
+    for piece in pieces:
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        frames.append(piece if piece is GATE else event("content_block_delta", {"delta": delta}))
+    return [
+        *frames,
+        event("content_block_stop", {"index": 0}),
+        event(
+            "message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 40}}
+        ),
+        event("message_stop", {}),
+    ]
+
+
+async def test_a_structured_stream_releases_each_claim_once_verified(
+    http: httpx.AsyncClient, providers: Providers
+) -> None:
+    providers.openai = openai_frames(*claims_pieces(CLAIM_1, CLAIM_2, gate_after=1))
+    client, auth, session = await _session(http)
+    async with _ask(client, auth, session) as response:
+        stream = events(response.aiter_lines())
+        seen: list[tuple[str, Any]] = []
+        async for name, data in stream:
+            seen.append((name, data))
+            if name == "citation":
+                break
+        assert not providers.gate.is_set()  # the model has not written its second claim yet
+        assert "".join(d["text"] for n, d in seen if n == "token").strip() == FIRST.strip()
+        assert seen[-1][1]["quote"] == CLAIM_1["quote"]
+        providers.gate.set()
+        rest = [e async for e in stream]
+    assert providers.requests[-1]["response_format"]["json_schema"]["strict"] is True
+    done = rest[-1][1]
+    assert rest[-1][0] == "done" and done["dropped_sentences"] == 0
+    shown = "".join(d["text"] for n, d in rest if n == "token")
+    assert CLAIM_2["text"] in shown and "{" not in shown  # claims, never raw JSON
+    # Its quote was a phrase too short to hold the claim: the sentence around it is cited.
+    (second,) = [d for n, d in rest if n == "citation"]
+    assert second["quote"] == CLAIM_2["text"]
+
+
+async def test_anthropic_tool_stream_drops_bad_claims_and_counts_them(
+    http: httpx.AsyncClient, providers: Providers
+) -> None:
+    providers.openai = 429  # on to anthropic
+    invented = {"text": "The moon is made of cheese.", "source": 1, "quote": "made of cheese"}
+    nowhere = {"text": "Stomata are pores.", "source": 7, "quote": "pores in the leaf"}
+    broken = {"text": "No quote at all.", "source": 1}
+    providers.anthropic = anthropic_tool_frames(
+        *claims_pieces(invented, CLAIM_1, nowhere, broken, CLAIM_2)
+    )
+    client, auth, session = await _session(http)
+    async with _ask(client, auth, session) as response:
+        got = await _all(response)
+    assert providers.requests[-1]["tool_choice"] == {"type": "tool", "name": "cite_claims"}
+    shown = "".join(d["text"] for n, d in got if n == "token")
+    assert "cheese" not in shown and "Stomata" not in shown and "No quote" not in shown
+    assert CLAIM_1["text"] in shown and CLAIM_2["text"] in shown
+    done = got[-1][1]
+    assert done["generated_by"]["provider"] == "anthropic" and done["dropped_sentences"] == 3
+    detail = (await client.get(f"/v1/chat/sessions/{session}", headers=auth)).json()
+    assert detail["messages"][-1]["content"] == shown.strip()  # stored as it was shown
+
+
+async def test_a_structured_stream_cut_off_mid_claim_keeps_what_was_verified(
+    http: httpx.AsyncClient, providers: Providers
+) -> None:
+    pieces = claims_pieces(CLAIM_1, CLAIM_2)[:-4]  # ends inside the second claim, no [DONE]
+    providers.openai = openai_frames(*pieces, done=False)
+    providers.anthropic = 529
+    client, auth, session = await _session(http)
+    async with _ask(client, auth, session) as response:
+        got = await _all(response)
+    shown = "".join(d["text"] for n, d in got if n == "token")
+    assert shown.strip() == FIRST.strip()
+    assert got[-1][0] == "error" and got[-1][1]["code"] == "provider_truncated"

@@ -82,7 +82,9 @@ class Ingest:
         db = tenant_db(self.b, request)
         row, _ = await self._settings(db)
         new = apply_change(self.b, row, request.model(TenantSettings))
-        await db.run(store.upsert_settings(db, new))
+        # Cached answers embed the corpus version: a new provider narrowing must not be
+        # answered from what another provider wrote.
+        await db.batch([store.upsert_settings(db, new), store.bump_corpus_version(db)])
         return await self.get_settings(request)
 
     # --- writes --------------------------------------------------------------------------

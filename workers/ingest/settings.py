@@ -6,6 +6,7 @@ default and the ceiling: a tenant may lower its limits, never raise them past th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,8 @@ LIMITS: dict[str, tuple[str, int]] = {
     "max_text_chars": ("EDGERAG_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
     "max_chunks": ("EDGERAG_MAX_CHUNKS", DEFAULT_MAX_CHUNKS),
 }
-COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS)
+LISTS = ("llm_providers", "llm_models")  # stored as JSON arrays; None = no narrowing
+COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS, *LISTS)
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,13 @@ class IngestSettings:
     chunk_overlap: int
     max_upload_bytes: int
     limits: Limits
+    llm_providers: list[str] | None = None
+    llm_models: list[str] | None = None
 
-    def public(self) -> dict[str, int]:
+    def public(self) -> dict[str, Any]:
         return {
+            "llm_providers": self.llm_providers,
+            "llm_models": self.llm_models,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
             "max_upload_bytes": self.max_upload_bytes,
@@ -67,7 +73,16 @@ def effective(b: Bindings, row: dict[str, Any]) -> IngestSettings:
             max_text_chars=value["max_text_chars"],
             max_chunks=value["max_chunks"],
         ),
+        llm_providers=_list(row.get("llm_providers")),
+        llm_models=_list(row.get("llm_models")),
     )
+
+
+def _list(stored: Any) -> list[str] | None:
+    if stored is None:
+        return None
+    value = json.loads(stored) if isinstance(stored, str) else stored
+    return [str(v) for v in value]
 
 
 def apply_change(b: Bindings, row: dict[str, Any], change: TenantSettings) -> dict[str, Any]:
@@ -78,6 +93,10 @@ def apply_change(b: Bindings, row: dict[str, Any], change: TenantSettings) -> di
         if name in top and value > top[name]:
             raise ValidationFailed(f"{name}: this deployment allows at most {top[name]}")
     new = {name: row.get(name) for name in COLUMNS} | sent
+    for name in LISTS:  # stored as JSON; an explicit null resets the list to "all"
+        if name in change.model_fields_set:
+            value = getattr(change, name)
+            new[name] = None if value is None else json.dumps(value)
     current = effective(b, new)
     if current.chunk_overlap >= current.chunk_tokens:
         raise ValidationFailed("chunk_overlap: must be smaller than chunk_tokens")

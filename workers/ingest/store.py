@@ -498,7 +498,7 @@ def insert_idempotency(
 def select_settings(db: TenantDB) -> Statement:
     return db.statement(
         "SELECT chunk_tokens, chunk_overlap, max_upload_bytes, max_inflated_bytes, max_text_chars,"
-        " max_chunks FROM tenant_settings WHERE tenant_id = ?1"
+        " max_chunks, llm_providers, llm_models FROM tenant_settings WHERE tenant_id = ?1"
     )
 
 
@@ -509,6 +509,8 @@ _SETTINGS = (
     "max_inflated_bytes",
     "max_text_chars",
     "max_chunks",
+    "llm_providers",  # JSON arrays (ingest.settings encodes them)
+    "llm_models",
 )
 
 

@@ -13,6 +13,13 @@
 - `dedalus`: Dedalus Labs' API, OpenAI-shaped `/v1/chat/completions`, models named
   `provider/model`.
 
+Structured output (`schema`, see llm/claims.py) is asked each provider's documented way: Anthropic
+a forced tool (`tools` + `tool_choice: {"type": "tool"}`; the reply's `tool_use` block carries the
+object as `input`), OpenAI-compatible `response_format: {"type": "json_schema", "json_schema":
+{name, strict, schema}}` (the object comes as `content` text), Workers AI JSON mode
+(`response_format: {"type": "json_schema", "json_schema": schema}`; `response` is the object).
+`EDGERAG_<PROVIDER>_STRUCTURED=false` turns it off for a server that rejects the field.
+
 HTTP, not the official SDKs: see docs/decisions.md ("Model providers over HTTP"). Every failure
 becomes a `ProviderFailure` whose `kind` the router acts on.
 """
@@ -26,6 +33,7 @@ from typing import Any
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import BindingError, HttpError
 from kernel.runtime.errors import ServiceUnavailable
+from llm.claims import TOOL_NAME
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MODELS = {
@@ -73,6 +81,9 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    # What the provider returned for a structured request (Anthropic's tool input, Workers AI's
+    # JSON-mode object); OpenAI-compatible servers return it as JSON in `text`.
+    structured: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,25 +96,25 @@ class Provider:
     timeout_s: float = 60.0  # the whole call
     connect_timeout_s: float = 10.0  # until the status line (the provider accepted the call)
     first_token_timeout_s: float = 20.0  # until the first token of a stream
+    structured: bool = True  # ask for structured output (EDGERAG_<P>_STRUCTURED=false: never)
 
     async def complete(
-        self, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
+        self,
+        b: Bindings,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
     ) -> Completion:
+        """`schema`: ask for a JSON object of that schema (each provider's own way)."""
         if self.name == "workers-ai":
-            return await _workers_ai(self, b, system, messages, max_tokens)
+            return await _workers_ai(self, b, system, messages, max_tokens, schema)
         if self.name == "anthropic":
-            body = {
-                "model": self.model,
-                "max_tokens": max_tokens,
-                "system": system,
-                "messages": messages,
-                "temperature": 0,
-            }
+            body = anthropic_body(self, system, messages, max_tokens, schema)
             headers = {"x-api-key": self.api_key, "anthropic-version": ANTHROPIC_VERSION}
             reply = await self._post(b, "/v1/messages", headers, body)
             return _anthropic_reply(self, reply)
-        chat = [{"role": "system", "content": system}, *messages]
-        body = {"model": self.model, "max_tokens": max_tokens, "messages": chat, "temperature": 0}
+        body = openai_body(self, system, messages, max_tokens, schema)
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return _openai_reply(self, await self._post(b, "/v1/chat/completions", headers, body))
 
@@ -131,6 +142,56 @@ class Provider:
         if not isinstance(data, dict):
             raise ProviderFailure(self.name, "malformed", "the reply is not a JSON object")
         return data
+
+
+def anthropic_body(
+    p: Provider,
+    system: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    schema: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A Messages API request; with `schema`, a tool of that input schema the model must call
+    (`tool_choice: {"type": "tool"}`), so its reply is the tool's input."""
+    body: dict[str, Any] = {
+        "model": p.model,
+        "max_tokens": max_tokens,
+        "system": system,
+        "messages": messages,
+        "temperature": 0,
+    }
+    if schema is not None:
+        body["tools"] = [
+            {
+                "name": TOOL_NAME,
+                "description": "Answer with claims from the numbered sources, each with a quote.",
+                "input_schema": schema,
+            }
+        ]
+        body["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+    return body
+
+
+def openai_body(
+    p: Provider,
+    system: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    schema: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A chat-completions request; with `schema`, `response_format: json_schema` (strict)."""
+    body: dict[str, Any] = {
+        "model": p.model,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "system", "content": system}, *messages],
+        "temperature": 0,
+    }
+    if schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "grounded_answer", "strict": True, "schema": schema},
+        }
+    return body
 
 
 def http_failure(
@@ -174,9 +235,17 @@ def _anthropic_reply(p: Provider, data: dict[str, Any]) -> Completion:
     text = "".join(
         str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
     )
+    tool = next(
+        (
+            b.get("input")
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("name") == TOOL_NAME
+        ),
+        None,
+    )
     usage = data.get("usage") or {}
     return Completion(
-        text, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+        text, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0), tool
     )
 
 
@@ -194,24 +263,32 @@ def _openai_reply(p: Provider, data: dict[str, Any]) -> Completion:
 
 
 async def _workers_ai(
-    p: Provider, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
+    p: Provider,
+    b: Bindings,
+    system: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    schema: dict[str, Any] | None = None,
 ) -> Completion:
     ai = b.need(b.ai, "AI")
-    inputs = {
+    inputs: dict[str, Any] = {
         "messages": [{"role": "system", "content": system}, *messages],
         "max_tokens": max_tokens,
     }
+    if schema is not None:  # JSON mode: `response` is then the object itself
+        inputs["response_format"] = {"type": "json_schema", "json_schema": schema}
     try:
         result = await ai.run(p.model, inputs)
     except BindingError as exc:
         raise ProviderFailure(p.name, "server", f"{p.model} failed: {exc}") from exc
-    text = result.get("response")
-    if not isinstance(text, str):
-        raise ProviderFailure(p.name, "malformed", f"{p.model} returned no text")
+    response = result.get("response")
     usage = result.get("usage") or {}
-    return Completion(
-        text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    )
+    tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    if isinstance(response, dict) and schema is not None:
+        return Completion("", *tokens, structured=response)
+    if not isinstance(response, str):
+        raise ProviderFailure(p.name, "malformed", f"{p.model} returned no text")
+    return Completion(response, *tokens)
 
 
 def configured(b: Bindings) -> list[Provider]:
@@ -230,6 +307,7 @@ def configured(b: Bindings) -> list[Provider]:
         timed = Provider(
             name,
             model,
+            structured=_flag(b, f"EDGERAG_{prefix}_STRUCTURED", default=True),
             timeout_s=_seconds(b, f"EDGERAG_{prefix}_TIMEOUT_S", 60),
             connect_timeout_s=_seconds(b, f"EDGERAG_{prefix}_CONNECT_TIMEOUT_S", 10),
             first_token_timeout_s=_seconds(b, f"EDGERAG_{prefix}_FIRST_TOKEN_TIMEOUT_S", 20),
@@ -245,6 +323,17 @@ def configured(b: Bindings) -> list[Provider]:
             replace(timed, base_url=base, api_key=key, configured=ready and b.http is not None)
         )
     return chain
+
+
+def _flag(b: Bindings, name: str, *, default: bool) -> bool:
+    raw = (b.var(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ServiceUnavailable(f"{name} must be true or false, got {raw!r}")
 
 
 def _seconds(b: Bindings, name: str, default: float) -> float:

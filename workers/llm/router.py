@@ -16,7 +16,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -40,11 +40,19 @@ class ProviderUnavailable(ApiError):
     code = "provider_unavailable"
 
 
+class NoAllowedProvider(ApiError):
+    """The tenant's settings allow none of the providers the operator set up: waiting will not
+    help, changing `llm_providers` / `llm_models` (or the deployment) will."""
+
+    status = 409
+    code = "no_allowed_provider"
+
+
 @dataclass
 class Attempt:
     provider: str
     model: str
-    outcome: str  # ok | skipped | cooling_down | <failure kind>
+    outcome: str  # ok | skipped | not_allowed (by the tenant) | cooling_down | <failure kind>
     detail: str = ""
 
     def public(self) -> dict[str, str]:
@@ -56,6 +64,7 @@ class Routed:
     completion: Completion
     provider: Provider
     tried: list[Attempt] = field(default_factory=list)
+    structured: bool = False  # the provider was asked for the schema
 
 
 @dataclass
@@ -63,6 +72,15 @@ class RoutedStream:
     provider: Provider
     ttft_ms: float
     pieces: AsyncIterator[Piece]  # the text as it arrives; closing it stops the provider
+    structured: bool = False  # the pieces are the JSON text of the schema's object
+
+
+def asks_schema(provider: Provider, schema: dict[str, Any] | None, *, stream: bool) -> bool:
+    """Whether this provider is sent the schema: it must do structured output (the operator
+    may switch it off per provider), and Workers AI cannot while streaming."""
+    if schema is None or not provider.structured:
+        return False
+    return not (stream and provider.name == "workers-ai")
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -77,8 +95,19 @@ class Router:
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        providers: Collection[str] | None = None,
+        models: Collection[str] | None = None,
     ) -> None:
+        """`providers` / `models`: what the tenant allows (None: anything the operator set up);
+        they narrow the chain, never extend it."""
         self.b, self.chain, self.sleep, self.clock = b, chain, sleep, clock
+        self.providers = None if providers is None else frozenset(providers)
+        self.models = None if models is None else frozenset(models)
+
+    def allows(self, provider: Provider) -> bool:
+        return (self.providers is None or provider.name in self.providers) and (
+            self.models is None or provider.model in self.models
+        )
 
     async def cooling_until(self, provider: str) -> float | None:
         state = await self._state(provider)  # a KV outage reads as "not cooling": answers go on
@@ -124,26 +153,56 @@ class Router:
         log("llm_provider_cooling_down", provider=failure.provider, kind=failure.kind)
 
     async def complete(
-        self, tenant: str, system: str, messages: list[dict[str, str]], max_tokens: int
+        self,
+        tenant: str,
+        system: str | Callable[[bool], str],
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
     ) -> Routed:
+        """`system` may depend on whether the provider is sent `schema` (a callable of it)."""
+
         async def call(provider: Provider) -> Completion:
             started = time.perf_counter()
-            completion = await provider.complete(self.b, system, messages, max_tokens)
+            structured = asks_schema(provider, schema, stream=False)
+            completion = await provider.complete(
+                self.b,
+                _system(system, structured),
+                messages,
+                max_tokens,
+                schema if structured else None,
+            )
             _latency(provider, started)
             return completion
 
         completion, provider, tried = await self._route(tenant, call)
-        return Routed(completion, provider, tried)
+        return Routed(completion, provider, tried, asks_schema(provider, schema, stream=False))
 
     async def stream(
-        self, tenant: str, system: str, messages: list[dict[str, str]], max_tokens: int
+        self,
+        tenant: str,
+        system: str | Callable[[bool], str],
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
     ) -> tuple[RoutedStream, list[Attempt]]:
-        """A token stream from the first provider that starts one, and the chain as tried. Fallback and retries happen
-        only until its first token: after that the text may already be on its way to a reader,
-        so a failure ends the stream (`ProviderFailure` from the iterator) instead."""
+        """A token stream from the first provider that starts one, and the chain as tried.
+        Fallback and retries happen only until its first token: after that the text may already
+        be on its way to a reader, so a failure ends the stream (`ProviderFailure` from the
+        iterator) instead."""
 
         async def call(provider: Provider) -> RoutedStream:
-            return await self._open(provider, tenant, system, messages, max_tokens)
+            structured = asks_schema(provider, schema, stream=True)
+            routed = await self._open(
+                provider,
+                tenant,
+                _system(system, structured),
+                messages,
+                max_tokens,
+                schema if structured else None,
+            )
+            routed.structured = structured
+            return routed
 
         routed, _, tried = await self._route(tenant, call)
         return routed, tried
@@ -156,6 +215,9 @@ class Router:
         for provider in self.chain:
             if not provider.configured:
                 tried.append(Attempt(provider.name, provider.model, "skipped", "not configured"))
+                continue
+            if not self.allows(provider):
+                tried.append(Attempt(provider.name, provider.model, "not_allowed"))
                 continue
             until = await self.cooling_until(provider.name)
             if until is not None:
@@ -178,8 +240,16 @@ class Router:
                 continue
             tried.append(Attempt(provider.name, provider.model, "ok"))
             return result, provider, tried
-        wait = max(1, int((soonest or self.clock() + COOLDOWN_S) - self.clock()))
         summary = ", ".join(f"{a.provider}: {a.outcome}" for a in tried) or "no provider configured"
+        if any(a.outcome == "not_allowed" for a in tried) and all(
+            a.outcome in ("not_allowed", "skipped") for a in tried
+        ):
+            raise NoAllowedProvider(
+                f"this tenant's llm_providers / llm_models settings allow none of the configured"
+                f" model providers ({summary})",
+                details={"tried": [a.public() for a in tried]},
+            )
+        wait = max(1, int((soonest or self.clock() + COOLDOWN_S) - self.clock()))
         raise ProviderUnavailable(
             f"no model provider could answer ({summary}); retry in {wait} s",
             headers={"retry-after": str(wait)},
@@ -212,13 +282,14 @@ class Router:
         system: str,
         messages: list[dict[str, str]],
         max_tokens: int,
+        schema: dict[str, Any] | None = None,
     ) -> RoutedStream:
         """Open the provider's stream and wait for its first token, within the connect and
         first-token timeouts; the pieces read so far are kept for the reader."""
         started = time.perf_counter()
         try:
             pieces = await asyncio.wait_for(
-                open_stream(provider, self.b, system, messages, max_tokens),
+                open_stream(provider, self.b, system, messages, max_tokens, schema),
                 provider.connect_timeout_s,
             )
         except TimeoutError:
@@ -287,6 +358,10 @@ class Router:
             raise
         finally:
             await _close(pieces)  # also when our reader went away: the provider stops
+
+
+def _system(system: str | Callable[[bool], str], structured: bool) -> str:
+    return system if isinstance(system, str) else system(structured)
 
 
 async def _close(pieces: AsyncIterator[Piece]) -> None:

@@ -5,7 +5,8 @@
   whose `choices[0].delta.content` carries text, a last chunk with `usage` and empty `choices`,
   then `data: [DONE]`. An `{"error": {...}}` object may arrive mid-stream.
 - Anthropic Messages (`"stream": true`): `message_start` (input tokens), `content_block_start`,
-  `content_block_delta` with `text_delta`s, `content_block_stop`, `message_delta` (output
+  `content_block_delta` with `text_delta`s (`input_json_delta`s for a tool's input),
+  `content_block_stop`, `message_delta` (output
   tokens), `message_stop`; `ping` at any time; `error` events such as `overloaded_error`.
 - Workers AI (`stream: true` on the AI binding): data-only events `{"response": "<text>"}`, the
   last one possibly with `usage`, then `data: [DONE]`.
@@ -26,7 +27,14 @@ from typing import Any
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import BindingError, HttpError, HttpStream
 from kernel.runtime import sse
-from llm.providers import ANTHROPIC_VERSION, Provider, ProviderFailure, http_failure
+from llm.providers import (
+    ANTHROPIC_VERSION,
+    Provider,
+    ProviderFailure,
+    anthropic_body,
+    http_failure,
+    openai_body,
+)
 
 
 @dataclass(frozen=True)
@@ -50,27 +58,24 @@ _ANTHROPIC_ERRORS = {
 
 
 async def open_stream(
-    p: Provider, b: Bindings, system: str, messages: list[dict[str, str]], max_tokens: int
+    p: Provider,
+    b: Bindings,
+    system: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    schema: dict[str, Any] | None = None,
 ) -> AsyncIterator[Piece]:
+    """`schema`: stream a JSON object of that schema — OpenAI-compatible content deltas, or
+    Anthropic's forced tool input as `input_json_delta`s; either way the `Delta`s are its JSON
+    text. Workers AI refuses JSON mode with `stream: true`, so it never gets one."""
     if p.name == "workers-ai":
         return await _workers_ai(p, b, system, messages, max_tokens)
     if p.name == "anthropic":
-        body: dict[str, Any] = {
-            "model": p.model,
-            "max_tokens": max_tokens,
-            "system": system,
-            "messages": messages,
-            "temperature": 0,
-            "stream": True,
-        }
+        body = anthropic_body(p, system, messages, max_tokens, schema) | {"stream": True}
         headers = {"x-api-key": p.api_key, "anthropic-version": ANTHROPIC_VERSION}
         reply = await _open(p, b, "/v1/messages", headers, body)
         return _anthropic(p, reply)
-    body = {
-        "model": p.model,
-        "max_tokens": max_tokens,
-        "messages": [{"role": "system", "content": system}, *messages],
-        "temperature": 0,
+    body = openai_body(p, system, messages, max_tokens, schema) | {
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -163,6 +168,8 @@ async def _anthropic(p: Provider, reply: HttpStream) -> AsyncIterator[Piece]:
                 delta = data.get("delta") or {}
                 if delta.get("type") == "text_delta" and delta.get("text"):
                     yield Delta(str(delta["text"]))
+                elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                    yield Delta(str(delta["partial_json"]))  # the forced tool's input, as JSON
             elif kind == "message_delta":
                 completion = int((data.get("usage") or {}).get("output_tokens") or completion)
             elif kind == "message_stop":

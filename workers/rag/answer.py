@@ -31,7 +31,8 @@ from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.domain.wordpiece import count_tokens
 from kernel.runtime.errors import UpstreamError
 from kernel.runtime.metrics import registry
-from rag.citations import PageStarts, build_citations, split_claims
+from rag.allowance import ModelAllowance, model_allowance
+from rag.citations import PageStarts, build_citations, from_structured, split_claims
 from rag.search import Embedder, hybrid_search
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
@@ -44,9 +45,11 @@ def abstention(
     usage: dict[str, int] | None = None,
     timings: dict[str, float] | None = None,
     generated_by: GeneratedBy | None = None,
+    dropped: int = 0,
 ) -> AnswerResponse:
     return AnswerResponse(
         generated_by=generated_by,
+        dropped_sentences=dropped,
         answer=ABSTAIN_TEXT,
         citations=[],
         confidence=0.0,
@@ -187,13 +190,18 @@ async def retrieve(
 
 
 def generate_request(
-    request: AnswerRequest, hits: list[SearchHit], stream: bool
+    request: AnswerRequest,
+    hits: list[SearchHit],
+    stream: bool,
+    allowed: ModelAllowance | None = None,
 ) -> GenerateRequest:
     return GenerateRequest(
         question=request.query,
         sources=[Source(n=i, text=h.text) for i, h in enumerate(hits, start=1)],
         selected_text=request.selected_text,
         stream=stream,
+        providers=allowed.providers if allowed else None,
+        models=allowed.models if allowed else None,
     )
 
 
@@ -204,7 +212,8 @@ async def answer(
     hits, timings = await retrieve(b, scope, request, embed_query)
     if not hits:
         return abstention(timings=timings)
-    generate = generate_request(request, hits, stream=False)
+    db = TenantDB(b.need(b.db, "DB"), scope)
+    generate = generate_request(request, hits, stream=False, allowed=await model_allowance(db))
     upstream = await call(
         b.service("LLM"),
         "POST",
@@ -227,18 +236,26 @@ async def answer(
         (time.perf_counter() - started) * 1000 - timings["retrieval_ms"], 3
     )
     text = generated.text.strip()
-    if not text or text.startswith(ABSTAIN_TEXT):
+    if generated.claims is not None:  # structured: each claim with its own quote
+        claims = [from_structured(c.text, c.source, c.quote) for c in generated.claims]
+    elif not text or text.startswith(ABSTAIN_TEXT):
+        claims = []
+    else:
+        claims = split_claims(text)
+    if not claims:
         return abstention(usage, timings, by)
 
-    db = TenantDB(b.need(b.db, "DB"), scope)
     stored = await stored_chunk_texts(db, hits)
     pages = await page_starts(db, hits)
-    answer_text, citations, seen, dropped = build_citations(split_claims(text), hits, stored, pages)
+    answer_text, citations, seen, dropped = build_citations(claims, hits, stored, pages)
+    # A claim that broke the schema was a citation the model tried and failed to make.
+    seen, dropped = seen + generated.malformed_claims, dropped + generated.malformed_claims
     count_citations(seen, dropped)
     timings["verify_ms"] = round((time.perf_counter() - started) * 1000 - sum(timings.values()), 3)
     if not citations:
-        return abstention(usage, timings, by)
+        return abstention(usage, timings, by, dropped)
     return AnswerResponse(
+        dropped_sentences=dropped,
         answer=answer_text,
         citations=citations,
         confidence=confidence(hits, seen, dropped),

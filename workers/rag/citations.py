@@ -2,9 +2,11 @@
 
 Each answer sentence carries the markers of the sources it claims to come from. For each marker
 the claim is located in the cited chunk: verbatim if the model quoted, otherwise the chunk's
-sentence with the highest word overlap (when it is high enough). Every located quote is then
+sentence with the highest word overlap (when it is high enough). A structured claim brings its
+own quote, which must be in the chunk and must support the claim. Every located quote is then
 checked against the stored chunk text re-read from D1; anything that does not match exactly is
-dropped (and counted), and a sentence left without a verified citation is dropped with it.
+dropped (and counted), and a sentence left without a verified citation is dropped with it. A
+quote from a sentence that instructs the model (rag.directives) is never evidence.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.contracts.api import Citation, SearchHit
+from rag.directives import addresses_the_model, sentence_around, sentence_span
 from rag.keyword import STOPWORDS
 
 # (document id, version) → sorted (char_start, page) of its pages near the cited chunks.
@@ -32,6 +35,14 @@ _WORD = re.compile(r"\w+")
 class Claim:
     text: str  # the sentence without its markers
     sources: tuple[int, ...]  # cited source numbers, in order
+    # A structured answer's verbatim quote from its (single) source: located in the source as
+    # written (case and whitespace aside), and the sentence must be supported by it.
+    quote: str | None = None
+
+
+def from_structured(text: str, source: int, quote: str) -> Claim:
+    """A structured claim; markers the model left in its text are not citations here."""
+    return Claim(text=_MARKER.sub("", text).strip(), sources=(source,), quote=quote)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,35 @@ def locate(claim: str, source_text: str) -> tuple[int, str] | None:
     if best is None or best[0] < MIN_OVERLAP:
         return None
     return best[1], best[2]
+
+
+def locate_quote(claim: str, quote: str, source_text: str) -> tuple[int, str] | None:
+    """Where a structured claim's quote sits in the source — (offset, the source's own
+    characters) — or None when the source does not contain it or it does not support the claim.
+
+    Support is word overlap, as for marker claims: the quote must hold MIN_OVERLAP of the
+    claim's content words. A quote too short for that (models often quote a phrase of the
+    sentence they paraphrase) is widened to its sentence, and the sentence is cited if it does;
+    a claim saying more than its sentence is dropped."""
+    words = quote.split()
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    match = re.search(pattern, source_text, re.IGNORECASE)
+    if match is None:
+        return None
+    claimed = _content_words(claim)
+    if not claimed:
+        return None
+    if _supports(claimed, match.group()):
+        return match.start(), match.group()
+    start, end = sentence_span(source_text, match.start(), match.end())
+    sentence = source_text[start:end].rstrip()
+    return (start, sentence) if _supports(claimed, sentence) else None
+
+
+def _supports(claimed: set[str], passage: str) -> bool:
+    return len(claimed & _content_words(passage)) / len(claimed) >= MIN_OVERLAP
 
 
 def page_at(starts: Sequence[tuple[int, int]], offset: int, fallback: int | None) -> int | None:
@@ -129,10 +169,16 @@ class Verifier:
         if not 1 <= source <= len(self.hits):
             return None  # an invented source number
         hit = self.hits[source - 1]
-        located = locate(claim.text, hit.text)
+        located = (
+            locate(claim.text, hit.text)
+            if claim.quote is None
+            else locate_quote(claim.text, claim.quote, hit.text)
+        )
         if located is None:
             return None
         offset, quote = located
+        if addresses_the_model(sentence_around(hit.text, offset, offset + len(quote))):
+            return None  # an instruction to the model is not evidence, even quoted verbatim
         truth = self.stored.get(hit.chunk_id)
         if truth is None or truth[offset : offset + len(quote)] != quote:
             return None  # the stored source does not say this, or changed meanwhile

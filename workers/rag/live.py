@@ -4,7 +4,8 @@
 stream — all before the first byte, so a failure there (nothing relevant, every provider down)
 is still a plain answer or a JSON error. The items it then yields:
 
-- `Sentence`: a complete sentence whose citations were verified against the stored chunk text
+- `Sentence`: a complete sentence (or a structured claim, checked against its quote) whose
+  citations were verified against the stored chunk text
   (rag.citations.Verifier), with the citations it adds; a sentence without a surviving citation
   is dropped and counted, never shown;
 - `Spent`: the tokens spent so far (the llm Worker's running estimate), for live budgets;
@@ -25,11 +26,19 @@ from pydantic import BaseModel, ValidationError
 from kernel.bindings.env import Bindings
 from kernel.bindings.services import call, upstream_error
 from kernel.contracts.api import AnswerRequest, Citation, GeneratedBy, SearchHit
-from kernel.contracts.llm import LLM_STREAM_EVENTS, StreamDelta, StreamEnd, StreamError, StreamStart
+from kernel.contracts.llm import (
+    LLM_STREAM_EVENTS,
+    StreamClaim,
+    StreamDelta,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+)
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.runtime import sse
 from kernel.runtime.errors import UpstreamError
+from rag.allowance import model_allowance
 from rag.answer import (
     confidence,
     count_citations,
@@ -39,7 +48,7 @@ from rag.answer import (
     retrieve,
     stored_chunk_texts,
 )
-from rag.citations import Verifier, complete_prefix, split_claims
+from rag.citations import Verifier, complete_prefix, from_structured, split_claims
 from rag.search import Embedder
 
 ZERO = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -87,13 +96,14 @@ async def open_live(
     db = TenantDB(b.need(b.db, "DB"), scope)
     stored = await stored_chunk_texts(db, hits)
     pages = await page_starts(db, hits)
+    generate = generate_request(request, hits, stream=True, allowed=await model_allowance(db))
     upstream = await call(
         b.service("LLM"),
         "POST",
         "/generate",
         request_id=request_id,
         tenant_id=scope.tenant_id,
-        payload=generate_request(request, hits, stream=True).model_dump(exclude_none=True),
+        payload=generate.model_dump(exclude_none=True),
     )
     if upstream.status != 200 or upstream.stream is None:
         raise upstream_error(upstream, "llm Worker")
@@ -132,8 +142,18 @@ async def _verify(
                     usage,
                 )
                 return
+            if isinstance(event, StreamClaim):  # structured: one claim with its quote
+                if event.spent:
+                    yield Spent(event.spent)
+                text, new = verifier.verify(from_structured(event.text, event.source, event.quote))
+                if text is not None:
+                    released += 1
+                    yield Sentence(text, new)
+                continue
             if isinstance(event, StreamEnd):
                 usage = event.usage.model_dump()
+                verifier.seen += event.malformed_claims  # claims that broke the schema: dropped
+                verifier.dropped += event.malformed_claims
                 complete, pending = pending, ""
             else:
                 assert isinstance(event, StreamDelta)

@@ -96,6 +96,14 @@ class _TextBuilder(HTMLParser):
         self.in_title = False
         self.pending_break = False
 
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        # CPython before 3.13 raises AssertionError on a malformed "<![" (e.g. "<![\x01");
+        # browsers read it as a bogus comment, and so do we.
+        try:
+            return int(super().parse_marked_section(i, report))
+        except AssertionError:
+            return int(self.parse_bogus_comment(i, report))
+
     def _emit(self, text: str) -> None:
         self.parts.append(text)
         self.length += len(text)

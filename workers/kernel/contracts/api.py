@@ -6,7 +6,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_QUERY_CHARS = 2000
 MAX_TITLE_CHARS = 512
@@ -148,6 +156,10 @@ class JsonDocument(DocumentOptions):
         return self
 
 
+ProviderName = Literal["workers-ai", "anthropic", "dedalus", "openai"]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+
+
 class TenantSettings(Strict):
     """PATCH /v1/settings: omitted fields keep their value."""
 
@@ -159,6 +171,15 @@ class TenantSettings(Strict):
     max_inflated_bytes: int | None = Field(default=None, ge=64 * 1024)
     max_text_chars: int | None = Field(default=None, ge=1000)
     max_chunks: int | None = Field(default=None, ge=1)
+    # The model providers / models this tenant's answers may use, narrowing the deployment's
+    # chain (EDGERAG_LLM_PROVIDERS) — never extending it. `null` sets it back to all of them.
+    llm_providers: list[ProviderName] | None = Field(default=None, min_length=1, max_length=4)
+    llm_models: list[ModelName] | None = Field(default=None, min_length=1, max_length=20)
+
+    @field_validator("llm_providers", "llm_models")
+    @classmethod
+    def distinct(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class DocumentAccepted(BaseModel):
@@ -259,6 +280,9 @@ class AnswerResponse(BaseModel):
     cached: bool = False
     timings_ms: dict[str, float] = Field(default_factory=dict)
     generated_by: GeneratedBy | None = None  # None: abstained before asking a model
+    # The model's citations the verifier refused (invented source, quote not in its source,
+    # a quoted instruction, a claim breaking the schema); their sentences are not shown.
+    dropped_sentences: int = 0
 
 
 class CreateSession(Strict):

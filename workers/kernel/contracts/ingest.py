@@ -130,6 +130,8 @@ class EffectiveSettings(BaseModel):
     max_inflated_bytes: int
     max_text_chars: int
     max_chunks: int
+    llm_providers: list[str] | None = None  # None: the deployment's whole chain
+    llm_models: list[str] | None = None
 
 
 class JobRef(BaseModel):

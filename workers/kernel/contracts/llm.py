@@ -18,8 +18,10 @@ __all__ = [
     "LLM_STREAM_EVENTS",
     "GenerateRequest",
     "GenerateResponse",
+    "GeneratedClaim",
     "ProviderAttempt",
     "Source",
+    "StreamClaim",
     "StreamDelta",
     "StreamEnd",
     "StreamError",
@@ -48,6 +50,13 @@ class GenerateRequest(Strict):
     # True: the reply is a `text/event-stream` of the LLM_STREAM_EVENTS below, tokens as the
     # provider produces them. Errors before the first token are still plain JSON errors.
     stream: bool = False
+    # True: ask for claims with verbatim quotes where the provider supports structured output
+    # (llm.claims); providers without it, and Workers AI streams, answer with [n] markers.
+    structured: bool = True
+    # The tenant's allowed providers / models (tenant settings): the operator's chain is only
+    # ever narrowed by them, never extended. None: the whole chain.
+    providers: list[str] | None = Field(default=None, max_length=10)
+    models: list[str] | None = Field(default=None, max_length=20)
 
 
 class Usage(BaseModel):
@@ -56,15 +65,28 @@ class Usage(BaseModel):
     total_tokens: int = Field(ge=0)
 
 
-class GenerateResponse(BaseModel):
+class GeneratedClaim(BaseModel):
+    """One claim of a structured answer: a sentence, the source it comes from and the words of
+    that source that support it — checked by the rag Worker's verifier like any citation."""
+
     text: str
+    source: int
+    quote: str
+
+
+class GenerateResponse(BaseModel):
+    text: str  # the answer with [n] markers (rendered from `claims` when there are claims)
     model: str  # the model that wrote `text` ("none" when there was nothing to ask)
     provider: str
     usage: Usage
     tried: list[ProviderAttempt] = Field(default_factory=list)  # the chain, in order
+    # The structured answer when the provider gave one ([] = it found no answer); None when
+    # the text carries [n] markers instead. Claims that broke the schema are dropped, counted.
+    claims: list[GeneratedClaim] | None = None
+    malformed_claims: int = 0
 
 
-# --- the stream: start, delta…, then end or error ------------------------------------------
+# --- the stream: start, delta… (or claim…), then end or error ------------------------------------------
 class StreamStart(BaseModel):
     """Sent with the first token: who is answering and how long the first token took."""
 
@@ -79,8 +101,15 @@ class StreamDelta(BaseModel):
     spent: int = 0  # tokens spent so far (prompt + completion, estimated): for live budgets
 
 
+class StreamClaim(GeneratedClaim):
+    """A structured answer's claim, sent as soon as the provider has written all of it."""
+
+    spent: int = 0
+
+
 class StreamEnd(BaseModel):
     usage: Usage
+    malformed_claims: int = 0  # structured claims that broke the schema (dropped)
 
 
 class StreamError(BaseModel):
@@ -94,6 +123,7 @@ class StreamError(BaseModel):
 LLM_STREAM_EVENTS: dict[str, type[BaseModel]] = {
     "start": StreamStart,
     "delta": StreamDelta,
+    "claim": StreamClaim,
     "end": StreamEnd,
     "error": StreamError,
 }
