@@ -14,7 +14,8 @@ goes to `POST /v1/answer`. Scored:
 Confidence is recorded *before* calibration (`rag.answer.CALIBRATION` switched off for the
 run), so the logistic fit `P(correct) = 1 / (1 + e^-(a·raw + b))` over the answered questions,
 its expected calibration error (ECE, 5 equal-width bins) and a reliability table can be
-reported for the raw score, the committed calibration and the new fit. Writes
+reported for the raw score, the committed calibration and the new fit, and the fit's
+leave-one-out ECE and Brier score beside the base rate's (in-sample ECE flatters a fit). Writes
 eval/answer_results.json. Nothing here is a test; tests/eval/test_answer_quality.py gates on it.
 """
 
@@ -36,11 +37,14 @@ import numpy as np
 
 from eval.datasets import load_collection
 from eval.harness import MESH_VARS, OPERATOR_TOKEN, _ok, ingest_documents, new_tenant
+from rag.answer import CALIBRATION
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "tests" / "eval" / "answer_questions.json"
 RESULTS = Path(__file__).resolve().parent / "answer_results.json"
 BINS = 5
+# Read at import, before a run switches it off to record raw scores.
+COMMITTED_CALIBRATION = tuple(CALIBRATION) if CALIBRATION else None
 
 
 def fold(text: str) -> str:
@@ -100,6 +104,27 @@ def apply(fit: tuple[float, float] | None, raw: float) -> float:
     if fit is None:
         return raw
     return 1 / (1 + math.exp(-(fit[0] * raw + fit[1])))
+
+
+def held_out(raw: list[float], right: list[bool]) -> dict[str, Any]:
+    """Leave-one-out: each answer's confidence from a fit without it — ECE and Brier score out
+    of sample, beside the Brier score of always saying the base rate (a score that does not
+    discriminate cannot beat it)."""
+    predicted = []
+    for i in range(len(raw)):
+        rest_x, rest_y = raw[:i] + raw[i + 1 :], right[:i] + right[i + 1 :]
+        fit = logistic_fit(rest_x, rest_y) if len(set(rest_y)) == 2 else None
+        predicted.append(apply(fit, raw[i]) if fit else sum(rest_y) / len(rest_y))
+    base = sum(right) / len(right)
+    ece, table = reliability(predicted, right)
+    return {
+        "ece": ece,
+        "brier": round(
+            sum((p - y) ** 2 for p, y in zip(predicted, right, strict=True)) / len(right), 4
+        ),
+        "base_rate_brier": round(sum((base - y) ** 2 for y in right) / len(right), 4),
+        "reliability": table,
+    }
 
 
 def reliability(conf: list[float], correct: list[bool]) -> tuple[float, list[dict[str, Any]]]:
@@ -171,8 +196,6 @@ async def run_option(
 
 
 def summarize(name: str, rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    from rag.answer import CALIBRATION
-
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
     answered = [r for r in rows if not r["abstained"] and r["answerable"]]
@@ -196,11 +219,12 @@ def summarize(name: str, rows: list[dict[str, Any]], seconds: float) -> dict[str
         # A negative slope means a higher raw score went with *fewer* correct answers: the
         # score does not discriminate, and a decreasing map would be no calibration to ship.
         report["raw_score_discriminates"] = fit[0] > 0
-        committed = tuple(CALIBRATION) if CALIBRATION else None
+        committed = COMMITTED_CALIBRATION
         for label, f in (("raw", None), ("committed", committed), ("fitted", fit)):
             conf = [apply(f, x) for x in raw]  # type: ignore[arg-type]
             ece, table = reliability(conf, right)
             report[f"calibration_{label}"] = {"fit": f, "ece": ece, "reliability": table}
+        report["calibration_held_out"] = held_out(raw, right)
     report["per_question"] = rows
     return report
 
@@ -269,6 +293,12 @@ def main() -> None:
                 print(f"  ECE {label:<9} {c['ece']:.3f}  fit {c['fit']}")
                 for row in c["reliability"]:
                     print(f"    {row}")
+        held = r.get("calibration_held_out")
+        if held:
+            print(
+                f"  held out (leave-one-out): ECE {held['ece']:.3f}, Brier {held['brier']:.4f}"
+                f" (always the base rate: {held['base_rate_brier']:.4f})"
+            )
 
 
 if __name__ == "__main__":

@@ -406,6 +406,19 @@ export class Ai {
       completion_tokens: Math.min(words.length, maxTokens) + 3,
       total_tokens: words.length + Math.min(words.length, maxTokens) + 3,
     };
+    const format = input.response_format;
+    if (format != null) {
+      // Workers AI JSON mode: `response` is the object. It refuses JSON mode on streams.
+      if (input.stream) throw new AiError("5023: JSON Schema mode is not supported with stream mode");
+      const schema = format.json_schema ?? {};
+      if (format.type !== "json_schema" || !(schema.properties && "claims" in schema.properties)) {
+        throw new AiError("5006: the stand-in fills only the grounded claims schema");
+      }
+      // One claim: the first sentence of source [1], quoting itself.
+      const first = /^\[1\] ([^\n]*?[.!?])(?:\s|$)/m.exec(prompt);
+      const claims = first ? [{ text: first[1], source: 1, quote: first[1] }] : [];
+      return { response: { claims }, usage };
+    }
     if (input.stream) {
       const chunks = text.split(/(?<=\s)/);
       return new ReadableStream({

@@ -211,6 +211,10 @@ def test_answer_cites_the_canary_verbatim(smoke: dict[str, Any]) -> None:
     text = smoke["text"]["canary"]
     body = _ok(smoke["answer_a"])
     assert not body["abstained"] and body["citations"], body
+    # Workers AI JSON mode through the Cloudflare AI adapter: the claims object crossed the FFI
+    # as a dict, and its one claim (source [1]'s first sentence) is the answer.
+    assert body["generated_by"]["provider"] == "workers-ai", body
+    assert body["answer"] == f"{text.split('. ')[0]}. [1]", body
     for citation in body["citations"]:
         assert citation["document_id"] == canary_id, citation
         assert text[citation["char_start"] : citation["char_end"]] == citation["quote"], citation
@@ -219,6 +223,28 @@ def test_answer_cites_the_canary_verbatim(smoke: dict[str, Any]) -> None:
     other = _ok(smoke["answer_b"])
     assert all(c["document_id"] != canary_id for c in other["citations"]), other
     assert "zorblax" not in other["answer"].lower(), other
+
+
+def test_chat_streams_verified_sentences_from_workers_ai(smoke: dict[str, Any]) -> None:
+    """The streamed path in Pyodide: WorkersAI.stream on the AI stand-in's SSE, rag verifying
+    as it reads, the gateway relaying `text/event-stream`."""
+    import json
+
+    reply = smoke["chat_stream"]
+    assert reply["status"] == 200 and reply["content_type"].startswith("text/event-stream"), reply
+    frames = [f for f in reply["text"].split("\n\n") if f.strip()]
+    events = []
+    for frame in frames:
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
+        events.append((fields.get("event", "message"), json.loads(fields["data"])))
+    names = [n for n, _ in events]
+    assert names[-1] == "done" and "token" in names, names
+    done = events[-1][1]
+    assert done["generated_by"]["provider"] == "workers-ai", done
+    text = smoke["text"]["canary"]
+    for name, data in events:
+        if name == "citation":
+            assert text[data["char_start"] : data["char_end"]] == data["quote"], data
 
 
 # --- 3. binding contracts against the Cloudflare adapters, inside Pyodide -------------------

@@ -60,3 +60,15 @@ def test_answer_quality_holds(measured: dict[str, Any]) -> None:
 def test_unanswerable_questions_abstain(measured: dict[str, Any]) -> None:
     asked = [r for r in measured["per_question"] if not r["answerable"]]
     assert asked and all(r["abstained"] for r in asked), [r["answer"] for r in asked]
+
+
+def test_confidence_stays_calibrated(measured: dict[str, Any]) -> None:
+    """The raw score must keep separating right answers from wrong ones, the committed
+    calibration must stay within 0.05 ECE of what it measured, and, fitted without each
+    question in turn, it must predict correctness better than always saying the base rate."""
+    committed = json.loads(RESULTS.read_text())["options"][0]
+    assert measured["raw_score_discriminates"]
+    ece = measured["calibration_committed"]["ece"]
+    assert ece <= committed["calibration_committed"]["ece"] + 0.05, ece
+    held = measured["calibration_held_out"]
+    assert held["brier"] < held["base_rate_brier"], held

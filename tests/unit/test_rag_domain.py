@@ -34,31 +34,57 @@ def hit(n: int, text: str, rerank: float | None = None, **extra: Any) -> SearchH
     return SearchHit(**fields)
 
 
-# --- rag.answer: confidence = 0.5·relevance + 0.2·margin + 0.3·citation coverage -----------
+# --- rag.answer: confidence = 0.3·relevance + 0.1·margin + 0.2·verified + 0.4·support -----
+ASKED = "Which light does chlorophyll absorb?"  # content words: light, chlorophyll, absorb
+QUOTES = ["Chlorophyll takes in red light."]  # holds light and chlorophyll: support 2/3
+
+
+def raw(hits: list[SearchHit], seen: int, dropped: int, quotes: list[str] = QUOTES) -> float:
+    committed = answer.CALIBRATION
+    answer.CALIBRATION = None
+    try:
+        return answer.confidence(hits, seen, dropped, ASKED, quotes)
+    finally:
+        answer.CALIBRATION = committed
+
+
 def test_confidence_formula_exact_values() -> None:
     hits = [hit(1, "a", 0.9), hit(2, "b", 0.5), hit(3, "c", 0.3), hit(4, "d", 0.1), hit(5, "e", 0)]
-    # relevance 0.9; margin 0.9 - mean(0.5, 0.3, 0.1) = 0.6; coverage (4 - 1) / 4
-    assert answer.confidence(hits, seen=4, dropped=1) == round(
-        0.5 * 0.9 + 0.2 * 0.6 + 0.3 * 0.75, 3
+    # relevance 0.9; margin 0.9 - mean(0.5, 0.3, 0.1) = 0.6; verified (4 - 1) / 4; support 2/3
+    assert raw(hits, seen=4, dropped=1) == round(
+        0.3 * 0.9 + 0.1 * 0.6 + 0.2 * 0.75 + 0.4 * 2 / 3, 3
     )
-    assert answer.confidence([hit(1, "a", 0.8)], seen=2, dropped=0) == round(
-        0.5 * 0.8 + 0.2 * 0.8 + 0.3, 3
+    assert raw([hit(1, "a", 0.8)], seen=2, dropped=0) == round(
+        0.3 * 0.8 + 0.1 * 0.8 + 0.2 + 0.4 * 2 / 3, 3
     )  # one hit: the margin is its whole score
 
 
 def test_confidence_is_zero_without_evidence_and_bounded_by_one() -> None:
-    assert answer.confidence([], seen=0, dropped=0) == 0.0
-    assert answer.confidence([hit(1, "a", None)], seen=3, dropped=3) == 0.0
-    assert answer.confidence([hit(1, "a", 1.0)], seen=1, dropped=0) == 1.0
+    assert raw([], seen=0, dropped=0) == 0.0
+    assert raw([hit(1, "a", 0.9)], seen=3, dropped=3) == 0.0  # nothing verified
+    full = ["Chlorophyll absorbs light."]
+    assert raw([hit(1, "a", 1.0)], seen=1, dropped=0, quotes=full) == 1.0
 
 
-def test_confidence_grows_with_relevance_margin_and_coverage() -> None:
-    def conf(top: float, second: float, dropped: int) -> float:
-        return answer.confidence([hit(1, "a", top), hit(2, "b", second)], 4, dropped)
+def test_confidence_grows_with_relevance_margin_coverage_and_support() -> None:
+    def conf(top: float, second: float, dropped: int, quotes: list[str] = QUOTES) -> float:
+        return raw([hit(1, "a", top), hit(2, "b", second)], 4, dropped, quotes)
 
     assert conf(0.9, 0.2, 0) > conf(0.7, 0.2, 0)  # relevance
     assert conf(0.9, 0.2, 0) > conf(0.9, 0.6, 0)  # margin over the runners-up
     assert conf(0.9, 0.2, 0) > conf(0.9, 0.2, 2)  # dropped citations cost confidence
+    assert conf(0.9, 0.2, 0) > conf(0.9, 0.2, 0, ["Leaves are green."])  # off the question
+
+
+def test_the_committed_calibration_is_increasing_and_bounded() -> None:
+    if answer.CALIBRATION is None:
+        pytest.skip("no calibration committed")
+    a, _ = answer.CALIBRATION
+    assert a > 0  # a higher raw score never means a lower confidence
+    hits = [hit(1, "a", 0.9), hit(2, "b", 0.2)]
+    low = answer.confidence(hits, 4, 3, ASKED, ["Leaves are green."])
+    high = answer.confidence(hits, 4, 0, ASKED, ["Chlorophyll absorbs light."])
+    assert 0.0 < low < high < 1.0
 
 
 def test_abstention_says_exactly_the_abstain_sentence() -> None:

@@ -12,7 +12,9 @@ Confidence (0..1, 0 when abstaining) = 0.5 · relevance + 0.2 · margin + 0.3 ·
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 
@@ -33,6 +35,7 @@ from kernel.runtime.errors import UpstreamError
 from kernel.runtime.metrics import registry
 from rag.allowance import ModelAllowance, model_allowance
 from rag.citations import PageStarts, build_citations, from_structured, split_claims
+from rag.keyword import STOPWORDS
 from rag.search import Embedder, hybrid_search
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
@@ -74,21 +77,44 @@ def within_budget(hits: list[SearchHit], budget: int = CONTEXT_TOKEN_BUDGET) -> 
 
 # Logistic calibration (a, b) of the raw score: confidence = 1 / (1 + e^-(a·raw + b)), fitted
 # by `python -m eval.answers` on the answer-quality questions (eval/answer_results.json has the
-# fit, its ECE and the reliability table). None: the raw score (what the eval records).
-CALIBRATION: tuple[float, float] | None = None
+# fit, its ECE and the reliability table, in and out of sample). Fitted on the extractive
+# stand-in's answers: a deployment answering with another model should refit on its own.
+# None: the raw score (what the eval records).
+CALIBRATION: tuple[float, float] | None = (10.498, -8.1243)
+_WORD = re.compile(r"\w+")
+_SUFFIX = re.compile(r"(?<=\w{3})(?:ing|ed|es|s)$")
 
 
-def confidence(hits: list[SearchHit], seen: int, dropped: int) -> float:
+def confidence(
+    hits: list[SearchHit], seen: int, dropped: int, question: str, quotes: Iterable[str]
+) -> float:
+    """0.3·relevance + 0.1·margin + 0.2·citations verified + 0.4·question support, where
+    support is the share of the question's content words that the verified quotes contain —
+    the one feature the answer eval found to separate right answers from wrong ones (the
+    retrieval scores alone did not; docs/decisions.md). Then CALIBRATION, if set."""
     scores = sorted((h.rerank_score or 0.0 for h in hits), reverse=True)
     relevance = scores[0] if scores else 0.0
     rest = scores[1:4]
     margin = max(0.0, min(1.0, relevance - (sum(rest) / len(rest) if rest else 0.0)))
     coverage = (seen - dropped) / seen if seen else 0.0
-    raw = 0.5 * relevance + 0.2 * margin + 0.3 * coverage
+    if coverage == 0.0:
+        return 0.0  # nothing verified: no evidence at all
+    asked = question_terms(question)
+    quoted = question_terms(" ".join(quotes))
+    support = len(asked & quoted) / len(asked) if asked else 1.0
+    raw = 0.3 * relevance + 0.1 * margin + 0.2 * coverage + 0.4 * support
     if CALIBRATION is not None:
         a, b = CALIBRATION
         raw = 1 / (1 + math.exp(-(a * raw + b)))
     return round(raw, 3)
+
+
+def question_terms(text: str) -> set[str]:
+    """Content words — lower-case, no stopwords, at least three characters — with the common
+    English inflections cut off, so "absorb" in a question meets "absorbs" in a quote."""
+    return {
+        _SUFFIX.sub("", w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS
+    }
 
 
 def follow_ups(question: str, hits: list[SearchHit], cited: set[str]) -> list[str]:
@@ -258,7 +284,7 @@ async def answer(
         dropped_sentences=dropped,
         answer=answer_text,
         citations=citations,
-        confidence=confidence(hits, seen, dropped),
+        confidence=confidence(hits, seen, dropped, request.query, (c.quote for c in citations)),
         follow_ups=follow_ups(request.query, hits, {c.chunk_id for c in citations}),
         abstained=False,
         usage=usage,

@@ -188,7 +188,13 @@ async def _verify(
     cited = {c.chunk_id for c in verifier.citations}
     yield Finished(
         usage,
-        confidence(hits, verifier.seen, verifier.dropped),
+        confidence(
+            hits,
+            verifier.seen,
+            verifier.dropped,
+            request.query,
+            (c.quote for c in verifier.citations),
+        ),
         False,
         follow_ups(request.query, hits, cited),
         by,

@@ -89,5 +89,17 @@ async def main(env: Any, ctx: Any) -> dict[str, Any]:
     out["answer_b"] = await _call(
         env, "POST", "/v1/answer", token=key_b, body={"query": QUERIES[1]}
     )
+    # A streamed chat turn: the Workers AI stream through the Cloudflare AI adapter (JSON mode
+    # is not asked on streams), verified sentence by sentence in rag, SSE through the gateway.
+    session = await _call(env, "POST", "/v1/chat/sessions", token=key_a, body={})
+    session_id = (session["json"] or {}).get("session_id")
+    out["chat_stream"] = await _call(
+        env,
+        "POST",
+        f"/v1/chat/sessions/{session_id}/messages",
+        token=key_a,
+        body={"content": QUERIES[1], "stream": True},
+        keep=50_000,
+    )
     out["metrics"] = await _call(env, "GET", "/metrics", token=OPERATOR_TOKEN, keep=200_000)
     return out
