@@ -45,7 +45,7 @@ PROVIDER_SECRET = re.compile(r"^(ANTHROPIC|DEDALUS|OPENAI)_")
 # Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
 BINDINGS: dict[str, tuple[str, ...]] = {
     "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
-    "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM"),
+    "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"),
     "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND"),
     "llm": ("AI", "KV", "DB", "HTTP"),
 }

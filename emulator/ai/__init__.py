@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator.ai import generator, reranker
+from emulator.ai import generator, reranker, tasks
 from emulator.ai.embeddings import (
     DIMENSIONS,
     F32,
@@ -50,11 +50,13 @@ GENERATION_MODEL = "@cf/meta/llama-3.1-8b-instruct"
 DEFAULT_MAX_TOKENS = 256  # Workers AI's default for text generation
 
 
-def _json_mode(model: str, response_format: Any) -> bool:
+def _json_mode(model: str, response_format: Any) -> str | None:
     """Workers AI JSON mode: `{"type": "json_object" | "json_schema", "json_schema": {...}}`.
-    The stand-in fills only the grounded-claims schema (an object with a `claims` array)."""
+    The stand-ins fill the grounded-claims schema (an object with a `claims` array) and the
+    task schemas they stand in for (`extract_entities`, `suggest_tags`: emulator.ai.tasks);
+    returns which, or None without JSON mode."""
     if response_format is None:
-        return False
+        return None
     if not isinstance(response_format, Mapping) or response_format.get("type") not in (
         "json_object",
         "json_schema",
@@ -64,12 +66,19 @@ def _json_mode(model: str, response_format: Any) -> bool:
         )
     schema = response_format.get("json_schema")
     properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    title = schema.get("title") if isinstance(schema, Mapping) else None
+    if isinstance(properties, Mapping) and title in TASK_SCHEMAS:
+        return str(title)
     if not isinstance(properties, Mapping) or "claims" not in properties:
         raise BindingError(
             f"AI.run({model}): the stand-in composer answers JSON mode only for the grounded"
-            " claims schema (an object with a `claims` array); a real model fills any schema"
+            " claims schema (an object with a `claims` array) and the extract_entities and"
+            " suggest_tags schemas; a real model fills any schema"
         )
-    return True
+    return "claims"
+
+
+TASK_SCHEMAS = ("extract_entities", "suggest_tags")
 
 
 def _is_generation_model(model: str) -> bool:
@@ -149,6 +158,12 @@ class EmulatedAI:
                 "served_by": generator.NAME,
                 "stand_in": True,
                 "examples": [GENERATION_MODEL],
+                "json_mode": {
+                    "claims": generator.NAME,
+                    "summarize_sources": tasks.SUMMARY_NAME,
+                    "extract_entities": tasks.ENTITIES_NAME,
+                    "suggest_tags": tasks.TAGS_NAME,
+                },
             },
         }
 
@@ -219,9 +234,12 @@ class EmulatedAI:
         if inputs.get("stream"):
             raise BindingError(f"AI.run({model}): to stream, call AI.stream")
         msgs, max_tokens = self._generation_inputs(model, inputs)
-        claims = _json_mode(model, inputs.get("response_format"))
+        kind = _json_mode(model, inputs.get("response_format"))
+        if kind in TASK_SCHEMAS:
+            schema = inputs["response_format"]["json_schema"]
+            return await asyncio.to_thread(generator.task, kind, schema, msgs, self.encoder)
         return await asyncio.to_thread(
-            generator.compose, self.encoder, msgs, max_tokens, claims=claims
+            generator.compose, self.encoder, msgs, max_tokens, claims=kind == "claims"
         )
 
     async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:

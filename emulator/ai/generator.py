@@ -11,9 +11,11 @@ best score is below ABSTAIN_THRESHOLD, or the prompt has no sources, the answer 
 `ABSTAIN_TEXT`. Deterministic, and immune to instructions inside sources by construction: it
 never follows text, it only quotes it.
 
-JSON mode (`response_format`) is answered for the grounded-claims schema only — the claims are
-the chosen sentences, each quoting itself; any other schema is refused, since an extractive
-composer cannot fill arbitrary fields.
+JSON mode (`response_format`) is answered for the grounded-claims schema — the claims are the
+chosen sentences, each quoting itself — and for the task schemas whose stand-ins live in
+emulator.ai.tasks (entities, tags); any other schema is refused, since an extractive composer
+cannot fill arbitrary fields. A summary question (`prompt_format.summary_question`) is answered
+with the sentences nearest the sources' centroid instead of those nearest the question.
 
 Token counts in `usage` are MiniLM wordpieces, not the production model's tokens.
 """
@@ -28,9 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from emulator.ai import lexical
+from emulator.ai import lexical, tasks
 from emulator.ai.embeddings import MiniLMEncoder
-from kernel.domain.prompt_format import ABSTAIN_TEXT, citation_marker, parse_grounded_prompt
+from kernel.domain.prompt_format import (
+    ABSTAIN_TEXT,
+    citation_marker,
+    parse_grounded_prompt,
+    summary_sentences,
+)
 
 NAME = "stand-in: extractive citation composer over MiniLM (not an LLM)"
 W_COS = 0.65
@@ -130,8 +137,12 @@ def compose(
     """Workers AI text-generation output for `messages`: {"response", "usage"}. `claims`: JSON
     mode with the grounded-claims schema — `response` is then `{"claims": [{text, source,
     quote}]}`, each claim one of the chosen sentences quoting itself ([] = abstention)."""
-    chosen = _choose(encoder, messages)
-    parts = _fit(encoder, chosen, max_tokens) if chosen else []
+    summary = _summary(encoder, messages)
+    if summary is not None:
+        parts = summary
+    else:
+        chosen = _choose(encoder, messages)
+        parts = _fit(encoder, chosen, max_tokens) if chosen else []
     answer = " ".join(f"{text} {citation_marker(k)}" for k, text in parts) or ABSTAIN_TEXT
     prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
     response: Any = answer
@@ -147,6 +158,42 @@ def compose(
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def task(
+    kind: str, schema: Any, messages: Sequence[dict[str, Any]], encoder: MiniLMEncoder
+) -> dict[str, Any]:
+    """JSON mode for a task schema (emulator.ai.tasks): the text is the last user message."""
+    users = [m for m in messages if m.get("role") == "user"]
+    text = str(users[-1].get("content", "") if users else "").removeprefix("Text:\n")
+    if kind == "extract_entities":
+        enum = schema["properties"]["entities"]["items"]["properties"]["type"].get("enum", [])
+        response: dict[str, Any] = {"entities": tasks.extract_entities(text, enum)}
+    else:
+        wanted = re.search(r"at most (\d+) short topic tags", str(messages[0].get("content")))
+        response = tasks.suggest_tags(text, int(wanted.group(1)) if wanted else 5)
+    prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
+    completion_tokens = encoder.count_tokens(json.dumps(response))
+    return {
+        "response": response,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _summary(
+    encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]]
+) -> list[tuple[int, str]] | None:
+    """The summary when the question asks for one (`summary_question`), else None."""
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    prompt = parse_grounded_prompt(str(last_user["content"])) if last_user else None
+    count = summary_sentences(prompt.question) if prompt is not None else None
+    if prompt is None or count is None:
+        return None
+    return tasks.summarize(encoder, prompt.sources, count, split_sentences)
 
 
 def _choose(encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]]) -> list[_Candidate]:

@@ -60,6 +60,27 @@ async def test_list_detail_and_status(worker: WorkerClient, mesh: Mesh) -> None:
     assert_is(contract.Progress, body["progress"])
 
 
+async def test_patch_and_sections(worker: WorkerClient, mesh: Mesh) -> None:
+    accepted = await _accepted(worker, mesh)
+    path = f"/documents/{accepted.document_id}"
+    change = contract.DocumentPatch(tags=["cells", "bio"], metadata={"subject": "biology"})
+    status, body, _ = await worker.call("PATCH", path, change)
+    detail = assert_is(contract.DocumentDetail, body)
+    assert status == 200 and detail.tags == ["bio", "cells"] and detail.metadata["subject"]
+    status, body, _ = await worker.call("PATCH", path, {})
+    assert status == 422  # nothing to change
+    status, body, _ = await worker.call("GET", f"{path}/sections?max_chars=30")
+    outline = assert_is(contract.DocumentSections, body)
+    assert status == 200 and outline.text_length == len(TEXT)
+    assert outline.section is not None and outline.section.text == TEXT[:30]
+    assert outline.section.truncated
+    status, body, _ = await worker.call("GET", f"{path}/sections?whole=true&max_chars=20000")
+    whole = assert_is(contract.DocumentSections, body).section
+    assert whole is not None and whole.text == TEXT and not whole.truncated
+    status, body, _ = await worker.call("GET", f"{path}/sections?section=Nowhere")
+    assert status == 404
+
+
 async def test_delete_restore_and_purge(worker: WorkerClient, mesh: Mesh) -> None:
     accepted = await _accepted(worker, mesh)
     path = f"/documents/{accepted.document_id}"
@@ -104,6 +125,8 @@ def test_every_ingest_route_has_a_contract_test() -> None:
         ("GET", "/documents"),
         ("GET", "/documents/{document_id}"),
         ("GET", "/documents/{document_id}/status"),
+        ("PATCH", "/documents/{document_id}"),
+        ("GET", "/documents/{document_id}/sections"),
         ("DELETE", "/documents/{document_id}"),
         ("POST", "/documents/{document_id}/restore"),
         ("GET", "/settings"),

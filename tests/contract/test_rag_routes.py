@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from kernel.contracts import health, llm, rag
+from kernel.contracts import health, llm, rag, tools
 from kernel.contracts.api import SearchResponse
 from kernel.runtime import sse
 from tests.contract.internal_routes import WorkerClient, assert_is
@@ -166,6 +166,43 @@ async def test_llm_generate(workers: SimpleNamespace) -> None:
     assert status == 422  # requests are strict: `sources` is required
 
 
+async def test_tools_audit_and_context(workers: SimpleNamespace) -> None:
+    status, body, _ = await workers.rag.call("GET", "/tools")
+    names = {t["name"] for t in body["tools"]}
+    assert status == 200 and "ingest_document" in names  # a teacher may ingest
+    args = tools.SearchArgs(query=QUESTION, top_k=2)
+    status, body, headers = await workers.rag.call("POST", "/tools/search_knowledge_base", args)
+    reply = assert_is(tools.ToolCallReply, body)
+    found = assert_is(tools.SearchResult, reply.result)
+    assert status == 200 and found.passages[0].document_id == workers.document_id
+    assert headers[rag.USAGE_HEADER] == "0"  # no model was asked
+    admin = WorkerClient(workers.rag.service, workers.rag.tenant_id, ("k_admin", "admin"))
+    status, body, _ = await admin.call("GET", "/audit?limit=5")
+    page = assert_is(tools.AuditPage, body)
+    assert status == 200 and page.entries[0].id == reply.audit_id
+    assert_is(tools.AuditRow, body["entries"][0])
+    context = tools.UserContextBody(level="beginner", goals=["pass the exam"])
+    status, body, _ = await workers.rag.call("PUT", "/me/context", context)
+    assert status == 200 and assert_is(tools.UserContext, body).level == "beginner"
+    status, body, _ = await workers.rag.call("GET", "/me/context")
+    assert assert_is(tools.UserContext, body).goals == ["pass the exam"]
+    status, body, _ = await workers.rag.call("GET", "/users/u_somebody/context")
+    assert status == 404
+
+
+async def test_llm_task(workers: SimpleNamespace) -> None:
+    ask = llm.TaskRequest(
+        task="extract_entities",
+        text="Marie Curie worked in Paris.",
+        types=[llm.TaskType(name="person", description="a person's name")],
+    )
+    status, body, _ = await workers.llm.call("POST", "/task", ask)
+    done = assert_is(llm.TaskResponse, body)
+    assert status == 200 and done.output["entities"][0]["text"] == "Marie Curie"
+    status, body, _ = await workers.llm.call("POST", "/task", {"task": "poem", "text": "x"})
+    assert status == 422
+
+
 @pytest.mark.parametrize("worker", ["RAG", "LLM", "INGEST"])
 async def test_health_is_the_shared_report(
     mesh: Mesh, workers: SimpleNamespace, worker: str
@@ -199,5 +236,11 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("GET", "/chat/sessions/{session_id}"),
         ("DELETE", "/chat/sessions/{session_id}"),
         ("POST", "/chat/sessions/{session_id}/messages"),
+        ("GET", "/tools"),
+        ("POST", "/tools/{name}"),
+        ("GET", "/audit"),
+        ("GET", "/me/context"),
+        ("PUT", "/me/context"),
+        ("GET", "/users/{user_id}/context"),
     }
-    assert routes(build_llm) == shared | {("POST", "/generate")}
+    assert routes(build_llm) == shared | {("POST", "/generate"), ("POST", "/task")}

@@ -41,7 +41,7 @@ CONFIGS = {
 # ARCHITECTURE §1: each Worker gets only the bindings it needs.
 BINDINGS = {
     "gateway": {"DB", "KV", "RAG", "INGEST", "LLM"},
-    "rag": {"DB", "VECTORIZE", "AI", "KV", "LLM"},
+    "rag": {"DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"},
     "ingest": {"DB", "R2", "VECTORIZE", "AI", "SELF"},  # SELF: long documents continue there
     "llm": {"AI", "KV", "DB"},
 }

@@ -1,6 +1,6 @@
 """The README's shell examples, run as written against a real `python -m emulator.dev` process.
 
-Every ```bash block under "Try it" and "Auth, roles and limits" runs, in order, in one bash
+Every ```bash block under "Try it", "Auth, roles and limits" and "Tools and user context" runs, in order, in one bash
 (`set -euo pipefail`), from a folder laid out like the repo root (`examples/`, `.venv/`,
 `edgerag_cli/` linked in; `.edgerag/` is the server's data directory). Nothing in the text is
 rewritten: the README reads its base URL from `$PORT` (default 8787), and the test only sets
@@ -26,7 +26,7 @@ from tests.e2e.devserver import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-SECTIONS = ("Try it", "Auth, roles and limits")
+SECTIONS = ("Try it", "Auth, roles and limits", "Tools and user context")
 MARK = "@@readme-command"
 GUARD_S = 900  # a hang guard for the whole script, not a timing assertion
 
@@ -189,6 +189,20 @@ def test_readme_commands_run_as_written(workdir: Path, dev_server: int) -> None:
     assert revoked["revoked"] is True and revoked["id"].startswith("key_")
     limits = find(steps, "/v1/rate-limit/status")[0].output
     assert limits.startswith("HTTP/1.1 200") and '"windows"' in limits
+
+    # Tools section.
+    names = find(steps, "$B/v1/tools -H")[0].output.split()
+    assert "ingest_document" in names and "summarize" in names
+    assert find(steps, "tools/search_knowledge_base")[0].json_values()[0] in ("Wings", "Flight")
+    bullets = find(steps, "tools/summarize")[0].output.strip().splitlines()
+    assert bullets and all(line.startswith("- ") and "[1]" in line for line in bullets), bullets
+    entities = find(steps, "tools/extract_entities")[0].json_values()
+    assert ["Orville Wright", "person"] in entities and ["17 December 1903", "date"] in entities
+    assert find(steps, "tools/classify_intent")[0].json_values()[0][0]["label"] == "comparison"
+    assert find(steps, "tools/ingest_document")[0].json_values() == ["queued"]
+    assert find(steps, "/v1/users/$SAM/context")[0].output.strip() == "beginner"
+    audit = find(steps, "/v1/audit?limit=3")[0].json_values()
+    assert [row[0] for row in audit] == ["ingest_document", "classify_intent", "extract_entities"]
 
 
 def test_make_dev_passes_port_and_host() -> None:

@@ -225,6 +225,23 @@ def test_answer_cites_the_canary_verbatim(smoke: dict[str, Any]) -> None:
     assert "zorblax" not in other["answer"].lower(), other
 
 
+def test_tools_run_as_the_caller_and_are_audited(smoke: dict[str, Any]) -> None:
+    canary_id = _ok(smoke["ingest_a"], 202)["document_id"]
+    passages = _ok(smoke["tool_search"])["result"]["passages"]
+    assert passages and passages[0]["document_id"] == canary_id, passages
+    document = _ok(smoke["tool_document"])["result"]
+    assert document["document"]["id"] == canary_id
+    assert (
+        document["section"]["text"] == smoke["text"]["canary"][: len(document["section"]["text"])]
+    )
+    assert smoke["tool_document_b"]["status"] == 404, smoke["tool_document_b"]
+    entries = _ok(smoke["audit_a"])["entries"]
+    assert [e["tool"] for e in entries[:2]] == ["get_document", "search_knowledge_base"], entries
+    assert all(len(e["args_sha256"]) == 64 for e in entries)
+    other = _ok(smoke["audit_b"])["entries"]
+    assert [(e["tool"], e["error_code"]) for e in other] == [("get_document", "not_found")], other
+
+
 def test_chat_streams_verified_sentences_from_workers_ai(smoke: dict[str, Any]) -> None:
     """The streamed path in Pyodide: WorkersAI.stream on the AI stand-in's SSE, rag verifying
     as it reads, the gateway relaying `text/event-stream`."""

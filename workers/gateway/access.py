@@ -13,7 +13,7 @@ teachers.
 from __future__ import annotations
 
 from gateway.auth import Principal
-from gateway.relationships import teachers_of
+from gateway.relationships import students_of, teachers_of
 from kernel.domain.tenancy import TenantDB, Viewer
 from kernel.runtime.errors import Forbidden
 
@@ -27,7 +27,13 @@ def require_role(principal: Principal, roles: frozenset[str] | set[str], what: s
 
 async def viewer_for(db: TenantDB, principal: Principal) -> Viewer:
     teachers: tuple[str, ...] = ()
+    students: tuple[str, ...] = ()
     if principal.role == "student":
         rows = (await db.run(teachers_of(db, principal.id))).rows
         teachers = tuple(str(r["teacher_id"]) for r in rows)
-    return Viewer(principal_id=principal.id, role=principal.role, teachers=teachers)
+    elif principal.role == "teacher":
+        rows = (await db.run(students_of(db, principal.id))).rows
+        students = tuple(str(r["student_id"]) for r in rows)
+    return Viewer(
+        principal_id=principal.id, role=principal.role, teachers=teachers, students=students
+    )

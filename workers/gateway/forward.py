@@ -13,6 +13,7 @@ from gateway.context import Gateway, caller, principal
 from kernel.bindings.services import (
     PRINCIPAL_HEADER,
     ROLE_HEADER,
+    STUDENTS_HEADER,
     TEACHERS_HEADER,
     call,
     relay,
@@ -29,6 +30,8 @@ async def identity_headers(gw: Gateway, request: Request) -> dict[str, str]:
     headers = {PRINCIPAL_HEADER: who.id, ROLE_HEADER: who.role}
     if viewer.teachers:
         headers[TEACHERS_HEADER] = ",".join(viewer.teachers)
+    if viewer.students:
+        headers[STUDENTS_HEADER] = ",".join(viewer.students)
     return headers
 
 

@@ -62,7 +62,7 @@ class GatewayApp(WorkerApp):
         state = caller(request)
         db = gw.tdb(state.principal.tenant_id) if state.principal else None
         held = None
-        if db is not None and row.spends_tokens:
+        if db is not None and row.cost(request.params).spends_tokens:
             held = await budget.require_tokens(db, gw.token_budget, gw.token_reservation)
         streamed = False
         try:
@@ -115,9 +115,10 @@ class GatewayApp(WorkerApp):
         principal = await authenticate(request, gw.db, gw.ring)
         state.principal, state.tenant_id = principal, principal.tenant_id
         request.headers[TENANT_HEADER] = principal.tenant_id  # the request log names the tenant
-        if row.rate is not None:
+        rate = row.cost(request.params).rate
+        if rate is not None:
             subjects = {"user": principal.id, "tenant": "*"}
-            await gw.count(request, gw.tdb(principal.tenant_id), row.rate, subjects)
+            await gw.count(request, gw.tdb(principal.tenant_id), rate, subjects)
         if row.roles is not None:
             require_role(principal, row.roles, row.what or f"{row.method} {row.pattern}")
 

@@ -56,6 +56,14 @@ def teachers_of(db: TenantDB, student_id: str) -> Statement:
     )
 
 
+def students_of(db: TenantDB, teacher_id: str) -> Statement:
+    return db.statement(
+        "SELECT student_id FROM relationships WHERE tenant_id = ?1 AND teacher_id = ?2"
+        " ORDER BY student_id LIMIT 400",
+        (teacher_id,),
+    )
+
+
 def user_role(db: TenantDB, user_id: str) -> Statement:
     return db.statement(
         "SELECT role FROM users WHERE tenant_id = ?1 AND id = ?2 AND disabled_at IS NULL",

@@ -4,7 +4,7 @@ the OpenAPI file need to know about a public route, in one place."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -23,6 +23,14 @@ Auth = Literal["none", "principal", "operator", "operator_or_principal", "metric
 Local = Callable[["Gateway", Request], Awaitable[Response]]
 After = Callable[["Gateway", Request, Response], Awaitable[None]]
 UPLOAD = -1  # body limit: the tenant upload limit (EDGERAG_MAX_UPLOAD_BYTES) plus form framing
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one call of a route counts against: its rate-limit class and the token budget."""
+
+    rate: str | None
+    spends_tokens: bool
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,13 @@ class Route:
     status: int = 200
     paged: bool = False  # ?limit and ?cursor keyset pages
     multipart: bool = False  # also accepts multipart/form-data (a file and document options)
+    # When the cost depends on the path (`POST /v1/tools/{name}`: each tool's own class).
+    cost_of: Callable[[Mapping[str, str]], Cost] | None = None
+
+    def cost(self, params: Mapping[str, str]) -> Cost:
+        if self.cost_of is not None:
+            return self.cost_of(params)
+        return Cost(self.rate, self.spends_tokens)
 
     @property
     def params(self) -> list[str]:

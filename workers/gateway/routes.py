@@ -7,6 +7,8 @@ says what each column means; gateway/pipeline.py runs the rows).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway import identity, operator
 from gateway.access import WRITERS
 from gateway.forward import purge_caches
@@ -19,10 +21,18 @@ from gateway.models import (
     TenantPolicy,
     UpdateUser,
 )
-from gateway.route import UPLOAD, Route
+from gateway.route import UPLOAD, Cost, Route
 from kernel.contracts import api
+from kernel.contracts.tools import TOOLS, AuditPage, UserContext, UserContextBody
 
 ADMIN = frozenset({"admin"})
+
+
+def tool_cost(params: Mapping[str, str]) -> Cost:
+    """A tool call counts in its tool's class, and a tool that calls a model spends tokens."""
+    spec = TOOLS.get(params.get("name", ""))
+    return Cost(spec.rate, spec.spends_tokens) if spec else Cost("api", False)
+
 
 # A table reads best as one: a row per route, kept out of the formatter's one-argument-a-line.
 # fmt: off
@@ -80,6 +90,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/documents", "List documents (?limit, ?cursor pages)", "INGEST",
           paged=True),
     Route("GET", "/v1/documents/{document_id}", "One document with its versions", "INGEST"),
+    Route("PATCH", "/v1/documents/{document_id}", "Change title, tags or metadata (no new"
+          " version; the owner or an admin)", "INGEST", roles=WRITERS,
+          what="changing documents", request_model=api.DocumentPatch),
+    Route("GET", "/v1/documents/{document_id}/sections", "The live version's sections (heading"
+          " path, character and page spans); ?section=<heading or path> or ?page=N adds that"
+          " section's text (?max_chars, default 4000)", "INGEST"),
     Route("PUT", "/v1/documents/{document_id}", "New version: JSON text or url, or"
           " multipart/form-data (file, title); the document keeps its visibility, tags and"
           " metadata. 200 with unchanged=true when the content is identical", "INGEST",
@@ -116,6 +132,22 @@ ROUTES: tuple[Route, ...] = (
           " stream=true the answer is text/event-stream: token, citation, done, error", "RAG",
           rate="answer", spends_tokens=True, request_model=api.ChatMessageRequest,
           response_model=api.AnswerResponse),
+    # --- tools, audit, user context (the rag Worker runs and authorizes each tool) ----------
+    Route("GET", "/v1/tools", "The tools the caller may use, with JSON Schemas of arguments"
+          " and results, ready for a function-calling model", "RAG"),
+    Route("POST", "/v1/tools/{name}", "Run a tool with JSON arguments → {tool, result,"
+          " audit_id, latency_ms}; counted in the tool's own rate-limit class", "RAG",
+          cost_of=tool_cost),
+    Route("GET", "/v1/audit", "Tool calls (admins): ?tool, ?user_id, ?since, ?until, newest"
+          " first; arguments only as their SHA-256", "RAG", roles=ADMIN,
+          what="reading the audit log", paged=True, response_model=AuditPage),
+    Route("GET", "/v1/me/context", "The caller's learning context", "RAG",
+          response_model=UserContext),
+    Route("PUT", "/v1/me/context", "Replace the caller's learning context (level, goals,"
+          " constraints, interests, preferred_language, notes; ≤ 8 KB)", "RAG",
+          request_model=UserContextBody, response_model=UserContext),
+    Route("GET", "/v1/users/{user_id}/context", "A student's learning context (their"
+          " teachers only)", "RAG", response_model=UserContext),
     # One golden-set run (≤600 searches) counts as one request of the search class.
     Route("POST", "/v1/eval", "Score retrieval on the tenant's golden set ({questions:"
           " [{question, relevant_document_ids, grades?}], modes?, per_question?}): nDCG@10,"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ingest import jobs, store
+from ingest import jobs, sections, store
 from ingest.access import authorize
 from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
@@ -21,7 +21,9 @@ from kernel.contracts.ingest import (
     DocumentDeleted,
     DocumentDetail,
     DocumentList,
+    DocumentPatch,
     DocumentRestored,
+    DocumentSections,
     DocumentStatus,
     EffectiveSettings,
     JobRef,
@@ -30,10 +32,10 @@ from kernel.contracts.ingest import (
     SweepResult,
     TenantSettings,
 )
-from kernel.domain.paging import page_params
+from kernel.domain.paging import only_params, page_params
 from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
-from kernel.runtime.errors import BadRequest, NotFound
+from kernel.runtime.errors import BadRequest, NotFound, ValidationFailed
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.ids import new_id, new_request_id
 from kernel.runtime.logs import log
@@ -51,6 +53,16 @@ def _document_id(request: Request) -> str:
         # Same answer as for another tenant's id: ids are not probeable.
         raise NotFound(f"document {document_id} not found")
     return document_id
+
+
+def _int_param(query: dict[str, str], name: str, low: int, high: int) -> int:
+    raw = query[name]
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationFailed(
+            f"{name}: must be an integer from {low} to {high}",
+            details={"fields": [{"field": name, "message": f"an integer from {low} to {high}"}]},
+        )
+    return int(raw)
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -282,6 +294,67 @@ class Ingest:
         )
         return json_response(DocumentDetail.model_validate(doc).model_dump())
 
+    async def update(self, request: Request) -> Response:
+        """`PATCH /documents/{id}`: title, tags, metadata — no new version, caches bumped."""
+        db = tenant_db(self.b, request)
+        document_id = _document_id(request)
+        change = request.model(DocumentPatch)
+        await authorize(db, db.scope.viewer, document_id, write=True)
+        metadata: dict[str, object] | None = (
+            None if change.metadata is None else dict(change.metadata.items())
+        )
+        labels = store.DocumentLabels(change.title, change.tags, metadata)
+        result, _ = await db.batch(
+            [store.update_labels(db, document_id, labels), store.bump_corpus_version(db)]
+        )
+        if result.changes != 1:
+            raise NotFound(f"document {document_id} not found")
+        return await self.get(request)
+
+    async def sections(self, request: Request) -> Response:
+        """`GET /documents/{id}/sections`: the outline of the live version; with `?section=`
+        (heading or path) or `?page=`, that section's text too (at most `max_chars`); with
+        `?whole=true` the whole text's; with only `?max_chars=`, the first section's."""
+        db = tenant_db(self.b, request)
+        document_id = _document_id(request)
+        only_params(request.query, ("section", "page", "max_chars", "whole"))
+        await authorize(db, db.scope.viewer, document_id, write=False)
+        rows = (await db.run(store.select_document(db, document_id))).rows
+        if not rows or rows[0]["live_version"] is None:
+            raise NotFound(f"document {document_id} has no ready version yet")
+        version = int(rows[0]["live_version"])
+        row = (await db.run(store.select_version(db, document_id, version))).rows[0]
+        stored = await jobs.load_extracted(self.b, str(row["text_key"]))
+        text, pages, headings = stored["text"], stored["pages"], stored["headings"]
+        outline = sections.outline(len(text), headings, pages)
+        chosen = None
+        query = request.query
+        if "section" in query and "page" in query:
+            raise ValidationFailed("send at most one of `section` or `page`")
+        if "section" in query:
+            chosen = sections.find(outline, query["section"][:1024])
+        elif "page" in query:
+            chosen = sections.by_page(pages, _int_param(query, "page", 1, 100_000))
+        elif query.get("whole") == "true":
+            chosen = sections.Section((), 0, 0, len(text), *sections.span_pages(pages, len(text)))
+        elif "max_chars" in query and outline:
+            chosen = outline[0]
+        body: dict[str, Any] = {
+            "document_id": document_id,
+            "version": version,
+            "text_length": len(text),
+            "sections": [s.public() for s in outline],
+            "section": None,
+        }
+        if chosen is not None:
+            limit = _int_param(query, "max_chars", 1, 20_000) if "max_chars" in query else 4000
+            body["section"] = {
+                **chosen.public(),
+                "text": text[chosen.char_start : min(chosen.char_end, chosen.char_start + limit)],
+                "truncated": chosen.char_end - chosen.char_start > limit,
+            }
+        return json_response(DocumentSections.model_validate(body).model_dump())
+
     async def status(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
         document_id = _document_id(request)
@@ -335,6 +408,8 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("DELETE", "/documents/{document_id}", ingest.delete)
     router.add("POST", "/documents/{document_id}/restore", ingest.restore)
     router.add("GET", "/documents/{document_id}/status", ingest.status)
+    router.add("PATCH", "/documents/{document_id}", ingest.update)
+    router.add("GET", "/documents/{document_id}/sections", ingest.sections)
     router.add("GET", "/settings", ingest.get_settings)
     router.add("PATCH", "/settings", ingest.update_settings)
     router.add("POST", "/internal/ingest/continue", ingest.continue_job)

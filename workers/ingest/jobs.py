@@ -289,10 +289,19 @@ def encode_text(extracted: Extracted) -> bytes:
 
 
 async def load_text(b: Bindings, text_key: str) -> str:
+    return str((await load_extracted(b, text_key))["text"])
+
+
+async def load_extracted(b: Bindings, text_key: str) -> dict[str, Any]:
+    """The stored extraction: text, title, pages [[n, start, end]], headings [[start, level,
+    title]] (encode_text)."""
     blob = await b.need(b.blobs, "R2").get(text_key)
     if blob is None:
         raise ApiError(f"extracted text {text_key} is missing from R2")
-    return str(json.loads(blob.data)["text"])
+    stored: dict[str, Any] = json.loads(blob.data)
+    stored["pages"] = [tuple(p) for p in stored.get("pages", [])]
+    stored["headings"] = [tuple(h) for h in stored.get("headings", [])]
+    return stored
 
 
 async def process(

@@ -29,7 +29,8 @@ LIMITS: dict[str, tuple[str, int]] = {
     "max_text_chars": ("EDGERAG_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
     "max_chunks": ("EDGERAG_MAX_CHUNKS", DEFAULT_MAX_CHUNKS),
 }
-LISTS = ("llm_providers", "llm_models")  # stored as JSON arrays; None = no narrowing
+# Stored as JSON arrays; None = no narrowing / the built-in set.
+LISTS = ("llm_providers", "llm_models", "entity_types", "intent_labels")
 COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS, *LISTS)
 
 
@@ -41,11 +42,15 @@ class IngestSettings:
     limits: Limits
     llm_providers: list[str] | None = None
     llm_models: list[str] | None = None
+    entity_types: list[dict[str, str]] | None = None
+    intent_labels: list[dict[str, str]] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
             "llm_providers": self.llm_providers,
             "llm_models": self.llm_models,
+            "entity_types": self.entity_types,
+            "intent_labels": self.intent_labels,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
             "max_upload_bytes": self.max_upload_bytes,
@@ -75,7 +80,16 @@ def effective(b: Bindings, row: dict[str, Any]) -> IngestSettings:
         ),
         llm_providers=_list(row.get("llm_providers")),
         llm_models=_list(row.get("llm_models")),
+        entity_types=_objects(row.get("entity_types")),
+        intent_labels=_objects(row.get("intent_labels")),
     )
+
+
+def _objects(stored: Any) -> list[dict[str, str]] | None:
+    if stored is None:
+        return None
+    value = json.loads(stored) if isinstance(stored, str) else stored
+    return [{str(k): str(v) for k, v in item.items()} for item in value]
 
 
 def _list(stored: Any) -> list[str] | None:
@@ -95,7 +109,7 @@ def apply_change(b: Bindings, row: dict[str, Any], change: TenantSettings) -> di
     new = {name: row.get(name) for name in COLUMNS} | sent
     for name in LISTS:  # stored as JSON; an explicit null resets the list to "all"
         if name in change.model_fields_set:
-            value = getattr(change, name)
+            value = sent.get(name)
             new[name] = None if value is None else json.dumps(value)
     current = effective(b, new)
     if current.chunk_overlap >= current.chunk_tokens:

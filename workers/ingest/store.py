@@ -498,7 +498,8 @@ def insert_idempotency(
 def select_settings(db: TenantDB) -> Statement:
     return db.statement(
         "SELECT chunk_tokens, chunk_overlap, max_upload_bytes, max_inflated_bytes, max_text_chars,"
-        " max_chunks, llm_providers, llm_models FROM tenant_settings WHERE tenant_id = ?1"
+        " max_chunks, llm_providers, llm_models, entity_types, intent_labels FROM tenant_settings"
+        " WHERE tenant_id = ?1"
     )
 
 
@@ -511,6 +512,8 @@ _SETTINGS = (
     "max_chunks",
     "llm_providers",  # JSON arrays (ingest.settings encodes them)
     "llm_models",
+    "entity_types",
+    "intent_labels",
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
-from kernel.contracts.llm import GenerateRequest
+from kernel.contracts.llm import GenerateRequest, TaskRequest, Usage
 from kernel.domain.tenancy import scope_from_request
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
@@ -16,6 +16,7 @@ from kernel.runtime.router import Router
 from llm.generation import generate_grounded, stream_grounded
 from llm.providers import configured
 from llm.router import Router as ProviderRouter
+from llm.tasks import run_task
 
 
 class Llm:
@@ -29,24 +30,34 @@ class Llm:
             events = await stream_grounded(self.b, ask, scope.tenant_id)
             return Response(status=200, headers=dict(sse.HEADERS), stream=events)
         generated = await generate_grounded(self.b, ask, scope.tenant_id)
-        metrics = registry("llm")
-        usage = generated.usage
-        for direction, tokens in (("in", usage.prompt_tokens), ("out", usage.completion_tokens)):
-            metrics.inc(
-                "edgerag_llm_tokens_total",
-                tokens,
-                help="LLM tokens by tenant, direction and model",
-                tenant=scope.tenant_id,
-                direction=direction,
-                model=generated.model,
-            )
+        _count_tokens(scope.tenant_id, generated.model, generated.usage)
         return json_response(generated.model_dump())
+
+    async def task(self, request: Request) -> Response:
+        scope = scope_from_request(request)
+        done = await run_task(self.b, request.model(TaskRequest), scope.tenant_id)
+        _count_tokens(scope.tenant_id, done.model, done.usage)
+        return json_response(done.model_dump())
+
+
+def _count_tokens(tenant: str, model: str, usage: Usage) -> None:
+    metrics = registry("llm")
+    for direction, tokens in (("in", usage.prompt_tokens), ("out", usage.completion_tokens)):
+        metrics.inc(
+            "edgerag_llm_tokens_total",
+            tokens,
+            help="LLM tokens by tenant, direction and model",
+            tenant=tenant,
+            direction=direction,
+            model=model,
+        )
 
 
 def build_app(raw_env: Any) -> WorkerApp:
     llm = Llm(bindings := resolve("llm", raw_env, http=True))
     router = Router()
     router.add("POST", "/generate", llm.generate)
+    router.add("POST", "/task", llm.task)
 
     async def providers() -> dict[str, Any]:
         chain = ProviderRouter(bindings, configured(bindings))

@@ -53,6 +53,13 @@ CLAIMS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# A summary is claims too: each sentence of it with the source and words it comes from.
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "title": "summarize_sources",
+    "description": "Summarize the numbered sources as claims, each with a quote.",
+    **CLAIMS_SCHEMA,
+}
+
 INSTRUCTIONS = (
     "Give your answer as claims: each claim is one sentence of the answer, `source` is the "
     "number of the source it comes from, and `quote` is the passage of that source that "

@@ -161,15 +161,22 @@ def anthropic_body(
         "temperature": 0,
     }
     if schema is not None:
-        body["tools"] = [
-            {
-                "name": TOOL_NAME,
-                "description": "Answer with claims from the numbered sources, each with a quote.",
-                "input_schema": schema,
-            }
-        ]
-        body["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        name, description, bare = named(schema)
+        body["tools"] = [{"name": name, "description": description, "input_schema": bare}]
+        body["tool_choice"] = {"type": "tool", "name": name}
     return body
+
+
+def named(schema: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """A structured-output schema's name (its `title`; the claims schema has none), its
+    description, and the schema without those two keys, as the providers take it."""
+    bare = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    name = str(schema.get("title") or TOOL_NAME)
+    description = str(
+        schema.get("description")
+        or "Answer with claims from the numbered sources, each with a quote."
+    )
+    return name, description, bare
 
 
 def openai_body(
@@ -187,9 +194,14 @@ def openai_body(
         "temperature": 0,
     }
     if schema is not None:
+        name, _, bare = named(schema)
         body["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "grounded_answer", "strict": True, "schema": schema},
+            "json_schema": {
+                "name": "grounded_answer" if name == TOOL_NAME else name,
+                "strict": True,
+                "schema": bare,
+            },
         }
     return body
 
@@ -239,7 +251,8 @@ def _anthropic_reply(p: Provider, data: dict[str, Any]) -> Completion:
         (
             b.get("input")
             for b in blocks
-            if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("name") == TOOL_NAME
+            # The only tool offered is the forced one, whatever its name.
+            if isinstance(b, dict) and b.get("type") == "tool_use"
         ),
         None,
     )

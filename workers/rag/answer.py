@@ -34,9 +34,10 @@ from kernel.domain.wordpiece import count_tokens
 from kernel.runtime.errors import UpstreamError
 from kernel.runtime.metrics import registry
 from rag.allowance import ModelAllowance, model_allowance
-from rag.citations import PageStarts, build_citations, from_structured, split_claims
+from rag.citations import Claim, PageStarts, build_citations, from_structured, split_claims
 from rag.keyword import STOPWORDS
 from rag.search import Embedder, hybrid_search
+from rag.usercontext import level_of
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
 CONTEXT_TOKEN_BUDGET = 1800
@@ -220,26 +221,26 @@ def generate_request(
     hits: list[SearchHit],
     stream: bool,
     allowed: ModelAllowance | None = None,
+    level: str | None = None,
 ) -> GenerateRequest:
-    return GenerateRequest(
-        question=request.query,
-        sources=[Source(n=i, text=h.text) for i, h in enumerate(hits, start=1)],
-        selected_text=request.selected_text,
-        stream=stream,
-        providers=allowed.providers if allowed else None,
-        models=allowed.models if allowed else None,
+    return GenerateRequest.model_validate(
+        {
+            "question": request.query,
+            "sources": [Source(n=i, text=h.text) for i, h in enumerate(hits, start=1)],
+            "selected_text": request.selected_text,
+            "stream": stream,
+            "providers": allowed.providers if allowed else None,
+            "models": allowed.models if allowed else None,
+            "level": level,
+        },
+        strict=False,
     )
 
 
-async def answer(
-    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
-) -> AnswerResponse:
-    started = time.perf_counter()
-    hits, timings = await retrieve(b, scope, request, embed_query)
-    if not hits:
-        return abstention(timings=timings)
-    db = TenantDB(b.need(b.db, "DB"), scope)
-    generate = generate_request(request, hits, stream=False, allowed=await model_allowance(db))
+async def call_llm(
+    b: Bindings, scope: TenantScope, generate: GenerateRequest, request_id: str
+) -> GenerateResponse:
+    """`POST /generate` on the llm Worker; its errors pass on, a reply off contract is a 502."""
     upstream = await call(
         b.service("LLM"),
         "POST",
@@ -251,23 +252,46 @@ async def answer(
     if upstream.status != 200:
         raise upstream_error(upstream, "llm Worker")
     try:
-        generated = GenerateResponse.model_validate_json(upstream.body)
+        return GenerateResponse.model_validate_json(upstream.body)
     except ValidationError as exc:
         raise UpstreamError(
             f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
         ) from exc
+
+
+def claims_of(generated: GenerateResponse) -> list[Claim]:
+    """The claims to verify: structured ones with their quotes, or the [n]-marker sentences of
+    the text; [] for an abstention."""
+    text = generated.text.strip()
+    if generated.claims is not None:  # structured: each claim with its own quote
+        return [from_structured(c.text, c.source, c.quote) for c in generated.claims]
+    if not text or text.startswith(ABSTAIN_TEXT):
+        return []
+    return split_claims(text)
+
+
+async def answer(
+    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+) -> AnswerResponse:
+    started = time.perf_counter()
+    hits, timings = await retrieve(b, scope, request, embed_query)
+    if not hits:
+        return abstention(timings=timings)
+    db = TenantDB(b.need(b.db, "DB"), scope)
+    generate = generate_request(
+        request,
+        hits,
+        stream=False,
+        allowed=await model_allowance(db),
+        level=await level_of(db, scope.viewer),
+    )
+    generated = await call_llm(b, scope, generate, request_id)
     usage = generated.usage.model_dump()
     by = GeneratedBy(provider=generated.provider, model=generated.model, tried=generated.tried)
     timings["generation_ms"] = round(
         (time.perf_counter() - started) * 1000 - timings["retrieval_ms"], 3
     )
-    text = generated.text.strip()
-    if generated.claims is not None:  # structured: each claim with its own quote
-        claims = [from_structured(c.text, c.source, c.quote) for c in generated.claims]
-    elif not text or text.startswith(ABSTAIN_TEXT):
-        claims = []
-    else:
-        claims = split_claims(text)
+    claims = claims_of(generated)
     if not claims:
         return abstention(usage, timings, by)
 

@@ -8,7 +8,12 @@ from typing import Any
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.bindings.inference import EMBEDDING_MODEL, embed
-from kernel.bindings.services import PRINCIPAL_HEADER
+from kernel.bindings.services import (
+    PRINCIPAL_HEADER,
+    ROLE_HEADER,
+    STUDENTS_HEADER,
+    TEACHERS_HEADER,
+)
 from kernel.contracts.rag import (
     USAGE_HEADER,
     AnswerRequest,
@@ -27,19 +32,22 @@ from kernel.contracts.rag import (
     SessionDetail,
     SessionList,
 )
+from kernel.contracts.tools import AuditPage, ToolCallReply, UserContextBody
 from kernel.domain.paging import only_params
 from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
-from kernel.runtime.errors import BadRequest, NotFound
+from kernel.runtime.errors import BadRequest, Forbidden, NotFound
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.router import Router
-from rag import chat
+from rag import chat, usercontext
 from rag.answer import answer
 from rag.cache import Caches
 from rag.evaluation import evaluate_golden_set
 from rag.live import open_live
 from rag.search import Embedder, hybrid_search
+from rag.tools import IMPLS, audit
+from rag.tools.dispatch import Caller, Toolbox
 
 
 class Rag:
@@ -92,8 +100,11 @@ class Rag:
     async def answer(self, request: Request) -> Response:
         scope = scope_from_request(request)
         ask = request.model(AnswerRequest)
-        caches = Caches(self.b.kv, TenantDB(self.b.need(self.b.db, "DB"), scope), "rag")
-        parts = [await caches.corpus_version(), ask.model_dump()]
+        db = TenantDB(self.b.need(self.b.db, "DB"), scope)
+        caches = Caches(self.b.kv, db, "rag")
+        # The reader's level sets the register of the answer: part of what it is cached on.
+        level = await usercontext.level_of(db, scope.viewer)
+        parts = [await caches.corpus_version(), ask.model_dump(), level]
         cached = await caches.get("answer", parts)
         if cached is not None:
             return _spent(json_response({**cached, "cached": True}), 0)
@@ -108,6 +119,60 @@ class Rag:
         scope = scope_from_request(request)
         caches = Caches(self.b.kv, TenantDB(self.b.need(self.b.db, "DB"), scope), "rag")
         return json_response(CacheCleared(removed=await caches.clear_results()).model_dump())
+
+    # --- tools, audit, user context -----------------------------------------------------------
+    def toolbox(self, db: TenantDB) -> Toolbox:
+        raw = self.b.var("EDGERAG_TOOL_TIMEOUT_S")
+        cap = float(raw) if raw else None
+        return Toolbox(self.b, self._embedder(Caches(self.b.kv, db, "rag")), IMPLS, cap)
+
+    def tool_caller(self, request: Request, **options: Any) -> Caller:
+        identity = {
+            h: v
+            for h in (PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, STUDENTS_HEADER)
+            if (v := request.header(h))
+        }
+        return Caller(scope_from_request(request), request.request_id, identity, **options)
+
+    async def list_tools(self, request: Request) -> Response:
+        only_params(request.query)
+        caller = self.tool_caller(request)
+        tools = self.toolbox(tenant_db(self.b, request)).allowed(caller)
+        return json_response({"tools": [t.declaration() for t in tools]})
+
+    async def call_tool(self, request: Request) -> Response:
+        caller = self.tool_caller(request)
+        box = self.toolbox(TenantDB(self.b.need(self.b.db, "DB"), caller.scope))
+        args = request.json() if request.body else {}
+        done = await box.call(request.params["name"], args, caller)
+        reply = ToolCallReply(
+            tool=done.tool, result=done.result, audit_id=done.audit_id, latency_ms=done.latency_ms
+        )
+        return _spent(json_response(reply.model_dump()), caller.spent)
+
+    async def list_audit(self, request: Request) -> Response:
+        db = tenant_db(self.b, request)
+        if db.scope.viewer is None or db.scope.viewer.role != "admin":
+            raise Forbidden("reading the audit log needs the admin role")
+        query = audit.parse_query(request.query)
+        rows = (await db.run(audit.select_page(db, query))).rows
+        return json_response(AuditPage.model_validate(audit.page(rows, query.limit)).model_dump())
+
+    async def get_my_context(self, request: Request) -> Response:
+        only_params(request.query)
+        db = tenant_db(self.b, request)
+        return json_response((await usercontext.read(db, db.scope.viewer)).model_dump())
+
+    async def put_my_context(self, request: Request) -> Response:
+        db = tenant_db(self.b, request)
+        body = request.model(UserContextBody, max_bytes=usercontext.MAX_CONTEXT_BYTES * 2)
+        return json_response((await usercontext.write(db, db.scope.viewer, body)).model_dump())
+
+    async def get_user_context(self, request: Request) -> Response:
+        only_params(request.query)
+        db = tenant_db(self.b, request)
+        user_id = request.params["user_id"]
+        return json_response((await usercontext.read(db, db.scope.viewer, user_id)).model_dump())
 
     # --- chat --------------------------------------------------------------------------------
     def _owner(self, request: Request) -> str:
@@ -215,7 +280,7 @@ def _spent(response: Response, tokens: int) -> Response:
 
 
 def build_app(raw_env: Any) -> WorkerApp:
-    rag = Rag(bindings := resolve("rag", raw_env, {"LLM": "llm"}))
+    rag = Rag(bindings := resolve("rag", raw_env, {"LLM": "llm", "INGEST": "ingest"}))
     router = Router()
     router.add("POST", "/search", rag.search)
     router.add("POST", "/answer", rag.answer)
@@ -226,5 +291,11 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("GET", "/chat/sessions/{session_id}", rag.get_session)
     router.add("DELETE", "/chat/sessions/{session_id}", rag.delete_session)
     router.add("POST", "/chat/sessions/{session_id}/messages", rag.post_message)
+    router.add("GET", "/tools", rag.list_tools)
+    router.add("POST", "/tools/{name}", rag.call_tool)
+    router.add("GET", "/audit", rag.list_audit)
+    router.add("GET", "/me/context", rag.get_my_context)
+    router.add("PUT", "/me/context", rag.put_my_context)
+    router.add("GET", "/users/{user_id}/context", rag.get_user_context)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

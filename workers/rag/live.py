@@ -50,6 +50,7 @@ from rag.answer import (
 )
 from rag.citations import Verifier, complete_prefix, from_structured, split_claims
 from rag.search import Embedder
+from rag.usercontext import level_of
 
 ZERO = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
@@ -96,7 +97,13 @@ async def open_live(
     db = TenantDB(b.need(b.db, "DB"), scope)
     stored = await stored_chunk_texts(db, hits)
     pages = await page_starts(db, hits)
-    generate = generate_request(request, hits, stream=True, allowed=await model_allowance(db))
+    generate = generate_request(
+        request,
+        hits,
+        stream=True,
+        allowed=await model_allowance(db),
+        level=await level_of(db, scope.viewer),
+    )
     upstream = await call(
         b.service("LLM"),
         "POST",

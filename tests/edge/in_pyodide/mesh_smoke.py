@@ -101,5 +101,19 @@ async def main(env: Any, ctx: Any) -> dict[str, Any]:
         body={"content": QUERIES[1], "stream": True},
         keep=50_000,
     )
+    # Tools in Pyodide: the dispatcher (asyncio.wait_for), rag -> ingest over the INGEST
+    # binding as the caller, the audit row in D1; tenant B asking for A's document gets 404.
+    canary_id = (out["ingest_a"]["json"] or {}).get("document_id")
+    out["tool_search"] = await _call(
+        env, "POST", "/v1/tools/search_knowledge_base", token=key_a, body={"query": QUERIES[0]}
+    )
+    out["tool_document"] = await _call(
+        env, "POST", "/v1/tools/get_document", token=key_a, body={"document_id": canary_id}
+    )
+    out["tool_document_b"] = await _call(
+        env, "POST", "/v1/tools/get_document", token=key_b, body={"document_id": canary_id}
+    )
+    out["audit_a"] = await _call(env, "GET", "/v1/audit", token=key_a)
+    out["audit_b"] = await _call(env, "GET", "/v1/audit", token=key_b)
     out["metrics"] = await _call(env, "GET", "/metrics", token=OPERATOR_TOKEN, keep=200_000)
     return out

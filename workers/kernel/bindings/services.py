@@ -19,6 +19,9 @@ ROLE_HEADER = "x-edgerag-role"
 # A student's teachers (comma-separated user ids), resolved by the gateway from D1 per request:
 # the visibility scope of `students` documents (kernel.domain.tenancy.Viewer).
 TEACHERS_HEADER = "x-edgerag-teachers"
+# A teacher's students (comma-separated user ids, at most 400): whose learning context and
+# progress the teacher may read (rag.usercontext).
+STUDENTS_HEADER = "x-edgerag-students"
 INTERNAL_HEADER_PREFIX = "x-edgerag-"  # never accepted from the internet (the gateway strips them)
 
 

@@ -122,17 +122,53 @@ class DocumentOptions(Strict):
     @field_validator("tags")
     @classmethod
     def clean_tags(cls, tags: list[str]) -> list[str]:
-        cleaned = sorted({t.strip() for t in tags if t.strip()})
-        if any(len(t) > 64 for t in cleaned):
-            raise ValueError("each tag is at most 64 characters")
-        return cleaned
+        return _clean_tags(tags)
 
     @field_validator("metadata")
     @classmethod
     def small_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON")
-        return metadata
+        return _small_metadata(metadata)
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    cleaned = sorted({t.strip() for t in tags if t.strip()})
+    if any(len(t) > 64 for t in cleaned):
+        raise ValueError("each tag is at most 64 characters")
+    return cleaned
+
+
+def _small_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON")
+    return metadata
+
+
+class DocumentPatch(Strict):
+    """`PATCH /v1/documents/{id}`: title, tags or metadata, without a new version (visibility
+    changes need a new upload: vectors carry it). Omitted fields keep their value; `tags` and
+    `metadata` replace the stored ones whole."""
+
+    title: Annotated[Label, Field(min_length=1, max_length=MAX_TITLE_CHARS)] | None = None
+    tags: list[Annotated[str, AfterValidator(_printable)]] | None = Field(
+        default=None, max_length=32
+    )
+    metadata: dict[MetadataKey, LabelText | int | float | bool] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def clean_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _clean_tags(tags)
+
+    @field_validator("metadata")
+    @classmethod
+    def small_metadata(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if metadata is None else _small_metadata(metadata)
+
+    @model_validator(mode="after")
+    def something(self) -> DocumentPatch:
+        if self.title is None and self.tags is None and self.metadata is None:
+            raise ValueError("send at least one of `title`, `tags` or `metadata`")
+        return self
 
 
 class FileName(Strict):
@@ -160,6 +196,23 @@ ProviderName = Literal["workers-ai", "anthropic", "dedalus", "openai"]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
 
 
+ToolName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class EntityType(Strict):
+    """A tenant's own entity type for `extract_entities` (beside person, place, ...)."""
+
+    name: ToolName
+    description: Annotated[Label, Field(min_length=1, max_length=300)]
+
+
+class IntentLabel(Strict):
+    """One label of an intent set for `classify_intent`."""
+
+    name: ToolName
+    description: Annotated[Label, Field(min_length=1, max_length=300)]
+
+
 class TenantSettings(Strict):
     """PATCH /v1/settings: omitted fields keep their value."""
 
@@ -175,6 +228,10 @@ class TenantSettings(Strict):
     # chain (EDGERAG_LLM_PROVIDERS) — never extending it. `null` sets it back to all of them.
     llm_providers: list[ProviderName] | None = Field(default=None, min_length=1, max_length=4)
     llm_models: list[ModelName] | None = Field(default=None, min_length=1, max_length=20)
+    # The tenant's own entity types and intent labels (tools: extract_entities adds the types
+    # to the built-in ones; classify_intent uses the labels instead of the default set).
+    entity_types: list[EntityType] | None = Field(default=None, min_length=1, max_length=10)
+    intent_labels: list[IntentLabel] | None = Field(default=None, min_length=2, max_length=30)
 
     @field_validator("llm_providers", "llm_models")
     @classmethod

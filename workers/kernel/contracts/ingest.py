@@ -14,14 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kernel.contracts.api import DocumentAccepted, JsonDocument, TenantSettings
+from kernel.contracts.api import DocumentAccepted, DocumentPatch, JsonDocument, TenantSettings
 
 __all__ = [
     "DocumentAccepted",
     "DocumentDeleted",
     "DocumentDetail",
     "DocumentList",
+    "DocumentPatch",
     "DocumentRestored",
+    "DocumentSections",
     "DocumentStatus",
     "DocumentSummary",
     "EffectiveSettings",
@@ -149,3 +151,27 @@ class SweepResult(BaseModel):
     """`POST /internal/ingest/sweep`: how many unheld jobs were resumed."""
 
     resumed: int
+
+
+class SectionSpan(BaseModel):
+    path: list[str]  # heading titles, outermost first; [] before the first heading / a page
+    level: int
+    char_start: int
+    char_end: int
+    page_start: int | None = None
+    page_end: int | None = None
+
+
+class SectionWithText(SectionSpan):
+    text: str
+    truncated: bool
+
+
+class DocumentSections(BaseModel):
+    """`GET /documents/{id}/sections`: the live version's outline, and one section's text."""
+
+    document_id: str
+    version: int
+    text_length: int
+    sections: list[SectionSpan]
+    section: SectionWithText | None = None

@@ -8,7 +8,7 @@ not know, so a newer llm Worker can add one without breaking an older rag Worker
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,8 @@ __all__ = [
     "StreamEnd",
     "StreamError",
     "StreamStart",
+    "TaskRequest",
+    "TaskResponse",
     "Turn",
     "Usage",
 ]
@@ -46,6 +48,11 @@ class GenerateRequest(Strict):
     sources: list[Source] = Field(max_length=20)
     selected_text: str | None = Field(default=None, max_length=8000)
     history: list[Turn] = Field(default_factory=list, max_length=20)
+    # "summarize": the question is `prompt_format.summary_question` and the claims summarize
+    # the sources (a summary's own system prompt and schema); verified like any answer.
+    task: Literal["answer", "summarize"] = "answer"
+    # The reader's level (their user context): the register the answer is written in.
+    level: Literal["beginner", "intermediate", "advanced"] | None = None
     max_tokens: int = Field(default=400, ge=16, le=2048)
     # True: the reply is a `text/event-stream` of the LLM_STREAM_EVENTS below, tokens as the
     # provider produces them. Errors before the first token are still plain JSON errors.
@@ -127,3 +134,30 @@ LLM_STREAM_EVENTS: dict[str, type[BaseModel]] = {
     "end": StreamEnd,
     "error": StreamError,
 }
+
+
+# --- /task: structured extraction from a text --------------------------------------------------
+class TaskType(Strict):
+    name: str = Field(min_length=1, max_length=40)
+    description: str = Field(min_length=1, max_length=300)
+
+
+class TaskRequest(Strict):
+    """`POST /task`: one structured-output job over `text` (the model's reply is an object of
+    the task's schema, `llm.tasks`). The caller checks the object against the text."""
+
+    task: Literal["extract_entities", "tag_document"]
+    text: str = Field(min_length=1, max_length=40_000)
+    types: list[TaskType] = Field(default_factory=list, max_length=30)  # entity types
+    max_items: int = Field(default=10, ge=1, le=100)  # tags to suggest
+    max_tokens: int = Field(default=600, ge=16, le=2048)
+    providers: list[str] | None = Field(default=None, max_length=10)
+    models: list[str] | None = Field(default=None, max_length=20)
+
+
+class TaskResponse(BaseModel):
+    output: dict[str, Any]  # an object of the task's schema (shape checked, content not)
+    model: str
+    provider: str
+    usage: Usage
+    tried: list[ProviderAttempt] = Field(default_factory=list)

@@ -80,3 +80,18 @@ def parse_grounded_prompt(message: str) -> GroundedPrompt | None:
         sources=tuple("\n".join(body).strip() for body in sources),
         question=question.strip(),
     )
+
+
+# A summary is a grounded request whose question is this sentence: the llm Worker asks it, and
+# the emulator's extractive stand-in recognises it (a model just reads it).
+_SUMMARY = re.compile(r"^Summarize the sources in at most (\d+) sentences(, as bullet points)?\.$")
+
+
+def summary_question(sentences: int, bullets: bool) -> str:
+    return f"Summarize the sources in at most {sentences} sentences{', as bullet points' if bullets else ''}."
+
+
+def summary_sentences(question: str) -> int | None:
+    """The sentence count of a `summary_question`; None for any other question."""
+    found = _SUMMARY.match(question.strip())
+    return int(found.group(1)) if found else None

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import Database, QueryResult, SqlValue, Statement
-from kernel.bindings.services import PRINCIPAL_HEADER, ROLE_HEADER, TEACHERS_HEADER, TENANT_HEADER
+from kernel.bindings.services import (
+    PRINCIPAL_HEADER,
+    ROLE_HEADER,
+    STUDENTS_HEADER,
+    TEACHERS_HEADER,
+    TENANT_HEADER,
+)
 from kernel.runtime.errors import ApiError
 from kernel.runtime.http import Request
 
@@ -42,6 +48,8 @@ class Viewer:
     principal_id: str
     role: str
     teachers: tuple[str, ...] = ()
+    # A teacher's students: not a document scope, but whose context the teacher may read.
+    students: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def unrestricted(self) -> bool:
@@ -109,10 +117,12 @@ class TenantScope:
 def scope_from_request(request: Request) -> TenantScope:
     """Internal Workers trust this header only because the gateway is their sole caller."""
     teachers = tuple(t for t in (request.header(TEACHERS_HEADER) or "").split(",") if t)
+    students = tuple(t for t in (request.header(STUDENTS_HEADER) or "").split(",") if t)
     viewer = Viewer(
         principal_id=request.header(PRINCIPAL_HEADER) or "",
         role=request.header(ROLE_HEADER) or "",
         teachers=teachers,
+        students=students,
     )
     return TenantScope(request.header(TENANT_HEADER) or "", viewer)
 

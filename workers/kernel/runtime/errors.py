@@ -99,6 +99,11 @@ class ServiceUnavailable(ApiError):
     code = "unavailable"
 
 
+class TimedOut(ApiError):
+    status = 504
+    code = "timeout"
+
+
 class Relayed(ApiError):
     """An error another Worker already rendered in the one shape, passed on as it was: its
     status, code, message, details and Retry-After (e.g. the llm Worker's 503)."""
