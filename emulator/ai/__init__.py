@@ -164,6 +164,7 @@ class EmulatedAI:
                     "extract_entities": tasks.ENTITIES_NAME,
                     "suggest_tags": tasks.TAGS_NAME,
                 },
+                "function_calling": tasks.TOOLS_NAME,
             },
         }
 
@@ -234,6 +235,8 @@ class EmulatedAI:
         if inputs.get("stream"):
             raise BindingError(f"AI.run({model}): to stream, call AI.stream")
         msgs, max_tokens = self._generation_inputs(model, inputs)
+        if inputs.get("tools") is not None:  # traditional function calling
+            return await asyncio.to_thread(tasks.call_tools, inputs["tools"], msgs, self.encoder)
         kind = _json_mode(model, inputs.get("response_format"))
         if kind in TASK_SCHEMAS:
             schema = inputs["response_format"]["json_schema"]

@@ -12,6 +12,7 @@ NOT models. Named as stand-ins in /health and docs/decisions.md; what the tools 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -21,10 +22,12 @@ import numpy as np
 
 from emulator.ai import lexical
 from emulator.ai.embeddings import MiniLMEncoder
+from kernel.bindings.ports import BindingError
 
 ENTITIES_NAME = "stand-in: cue-word entity tagger (not a model)"
 TAGS_NAME = "stand-in: frequent-terms tagger (not a model)"
 SUMMARY_NAME = "stand-in: centroid extractive summarizer over MiniLM (not a model)"
+TOOLS_NAME = "stand-in: searches the knowledge base once with the question, then answers"
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE = re.compile(
@@ -211,3 +214,31 @@ def summarize(
     centroid /= float(np.linalg.norm(centroid)) or 1.0
     ranked = np.argsort(-(vecs @ centroid), kind="stable")[:sentences]
     return [candidates[i] for i in sorted(int(i) for i in ranked)]
+
+
+def call_tools(
+    tools: Any, messages: Sequence[dict[str, Any]], encoder: MiniLMEncoder
+) -> dict[str, Any]:
+    """Traditional function calling, as a fixed policy: the first step of a turn calls
+    `search_knowledge_base` with the user's message; once a tool has answered, it stops (the
+    rag Worker then writes the grounded answer). No tool offered by that name: no call."""
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "name" in t for t in tools):
+        raise BindingError("AI.run: tools must be a list of {name, description, parameters}")
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    answered = any(m.get("role") == "tool" for m in messages[last_user + 1 :])
+    names = {t["name"] for t in tools}
+    calls = []
+    if last_user >= 0 and not answered and "search_knowledge_base" in names:
+        query = str(messages[last_user].get("content", ""))[:2000]
+        calls = [{"name": "search_knowledge_base", "arguments": {"query": query}}]
+    prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
+    completion_tokens = encoder.count_tokens(json.dumps(calls)) if calls else 1
+    return {
+        "response": "" if calls else "Done.",
+        "tool_calls": calls,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }

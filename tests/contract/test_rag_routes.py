@@ -203,6 +203,25 @@ async def test_llm_task(workers: SimpleNamespace) -> None:
     assert status == 422
 
 
+async def test_llm_agent_step(workers: SimpleNamespace) -> None:
+    declaration = llm.ToolDeclaration(
+        name="search_knowledge_base",
+        description="search",
+        parameters=tools.SearchArgs.model_json_schema(),
+    )
+    ask = llm.AgentRequest(
+        messages=[llm.AgentMessage(role="user", content=QUESTION)], tools=[declaration]
+    )
+    status, body, _ = await workers.llm.call("POST", "/agent", ask)
+    step = assert_is(llm.AgentResponse, body)
+    assert status == 200 and step.supported and step.provider == "workers-ai"
+    assert [(c.name, c.arguments) for c in step.tool_calls] == [
+        ("search_knowledge_base", {"query": QUESTION})
+    ]
+    status, body, _ = await workers.llm.call("POST", "/agent", {"messages": [], "tools": []})
+    assert status == 422
+
+
 @pytest.mark.parametrize("worker", ["RAG", "LLM", "INGEST"])
 async def test_health_is_the_shared_report(
     mesh: Mesh, workers: SimpleNamespace, worker: str
@@ -243,4 +262,8 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("PUT", "/me/context"),
         ("GET", "/users/{user_id}/context"),
     }
-    assert routes(build_llm) == shared | {("POST", "/generate"), ("POST", "/task")}
+    assert routes(build_llm) == shared | {
+        ("POST", "/generate"),
+        ("POST", "/task"),
+        ("POST", "/agent"),
+    }

@@ -203,6 +203,9 @@ def test_readme_commands_run_as_written(workdir: Path, dev_server: int) -> None:
     assert find(steps, "/v1/users/$SAM/context")[0].output.strip() == "beginner"
     audit = find(steps, "/v1/audit?limit=3")[0].json_values()
     assert [row[0] for row in audit] == ["ingest_document", "classify_intent", "extract_entities"]
+    assert find(steps, "/v1/chat/sessions/$CHAT/messages")[0].json_values() == [
+        ["search_knowledge_base", False]
+    ]
 
 
 def test_make_dev_passes_port_and_host() -> None:

@@ -6,13 +6,14 @@ from typing import Any
 
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
-from kernel.contracts.llm import GenerateRequest, TaskRequest, Usage
+from kernel.contracts.llm import AgentRequest, GenerateRequest, TaskRequest, Usage
 from kernel.domain.tenancy import scope_from_request
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
+from llm.agent import agent_step
 from llm.generation import generate_grounded, stream_grounded
 from llm.providers import configured
 from llm.router import Router as ProviderRouter
@@ -32,6 +33,13 @@ class Llm:
         generated = await generate_grounded(self.b, ask, scope.tenant_id)
         _count_tokens(scope.tenant_id, generated.model, generated.usage)
         return json_response(generated.model_dump())
+
+    async def agent(self, request: Request) -> Response:
+        scope = scope_from_request(request)
+        done = await agent_step(self.b, request.model(AgentRequest), scope.tenant_id)
+        if done.supported:
+            _count_tokens(scope.tenant_id, done.model, done.usage)
+        return json_response(done.model_dump())
 
     async def task(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -58,6 +66,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     router = Router()
     router.add("POST", "/generate", llm.generate)
     router.add("POST", "/task", llm.task)
+    router.add("POST", "/agent", llm.agent)
 
     async def providers() -> dict[str, Any]:
         chain = ProviderRouter(bindings, configured(bindings))

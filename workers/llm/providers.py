@@ -97,6 +97,7 @@ class Provider:
     connect_timeout_s: float = 10.0  # until the status line (the provider accepted the call)
     first_token_timeout_s: float = 20.0  # until the first token of a stream
     structured: bool = True  # ask for structured output (EDGERAG_<P>_STRUCTURED=false: never)
+    tools: bool = True  # function calling for agentic chat (EDGERAG_<P>_TOOLS=false: never)
 
     async def complete(
         self,
@@ -321,6 +322,7 @@ def configured(b: Bindings) -> list[Provider]:
             name,
             model,
             structured=_flag(b, f"EDGERAG_{prefix}_STRUCTURED", default=True),
+            tools=_flag(b, f"EDGERAG_{prefix}_TOOLS", default=True),
             timeout_s=_seconds(b, f"EDGERAG_{prefix}_TIMEOUT_S", 60),
             connect_timeout_s=_seconds(b, f"EDGERAG_{prefix}_CONNECT_TIMEOUT_S", 10),
             first_token_timeout_s=_seconds(b, f"EDGERAG_{prefix}_FIRST_TOKEN_TIMEOUT_S", 20),

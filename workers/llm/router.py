@@ -207,6 +207,13 @@ class Router:
         routed, _, tried = await self._route(tenant, call)
         return routed, tried
 
+    async def route(
+        self, tenant: str, call: Callable[[Provider], Awaitable[T]]
+    ) -> tuple[T, Provider, list[Attempt]]:
+        """`call` on the first provider that answers: retries, fallback and cool-downs as for
+        completions (e.g. one step of a tool-calling conversation, llm.agent)."""
+        return await self._route(tenant, call)
+
     async def _route(
         self, tenant: str, call: Callable[[Provider], Awaitable[T]]
     ) -> tuple[T, Provider, list[Attempt]]:

@@ -64,6 +64,22 @@ def abstention(
     )
 
 
+def as_sources(found: list[SearchHit]) -> list[SearchHit] | None:
+    """Search hits gathered elsewhere (a chat's tool calls) as an answer's sources: each chunk
+    once, best first, within the context budget; None when none is relevant enough."""
+    best: dict[str, SearchHit] = {}
+    for hit in found:
+        if hit.chunk_id not in best or (hit.rerank_score or 0) > (
+            best[hit.chunk_id].rerank_score or 0
+        ):
+            best[hit.chunk_id] = hit
+    ranked = sorted(best.values(), key=lambda h: -(h.rerank_score or 0.0))
+    hits = within_budget(ranked)
+    if not hits or (hits[0].rerank_score or 0.0) < MIN_RELEVANCE:
+        return None
+    return hits
+
+
 def within_budget(hits: list[SearchHit], budget: int = CONTEXT_TOKEN_BUDGET) -> list[SearchHit]:
     chosen: list[SearchHit] = []
     used = 0
@@ -271,10 +287,19 @@ def claims_of(generated: GenerateResponse) -> list[Claim]:
 
 
 async def answer(
-    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+    b: Bindings,
+    scope: TenantScope,
+    request: AnswerRequest,
+    embed_query: Embedder,
+    request_id: str,
+    evidence: list[SearchHit] | None = None,
 ) -> AnswerResponse:
+    """`evidence`: sources already found (agentic chat's searches) instead of retrieving."""
     started = time.perf_counter()
-    hits, timings = await retrieve(b, scope, request, embed_query)
+    if evidence is not None:
+        hits, timings = evidence, {"retrieval_ms": 0.0}
+    else:
+        hits, timings = await retrieve(b, scope, request, embed_query)
     if not hits:
         return abstention(timings=timings)
     db = TenantDB(b.need(b.db, "DB"), scope)

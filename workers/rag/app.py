@@ -14,6 +14,7 @@ from kernel.bindings.services import (
     STUDENTS_HEADER,
     TEACHERS_HEADER,
 )
+from kernel.contracts.api import SearchHit
 from kernel.contracts.rag import (
     USAGE_HEADER,
     AnswerRequest,
@@ -31,17 +32,18 @@ from kernel.contracts.rag import (
     SessionDeleted,
     SessionDetail,
     SessionList,
+    ToolStep,
 )
 from kernel.contracts.tools import AuditPage, ToolCallReply, UserContextBody
 from kernel.domain.paging import only_params
 from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
-from kernel.runtime.errors import BadRequest, Forbidden, NotFound
+from kernel.runtime.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.router import Router
-from rag import chat, usercontext
-from rag.answer import answer
+from rag import agent, chat, usercontext
+from rag.answer import answer, as_sources
 from rag.cache import Caches
 from rag.evaluation import evaluate_golden_set
 from rag.live import open_live
@@ -189,22 +191,32 @@ class Rag:
         ).rows
         if not rows:
             raise NotFound(f"chat session {request.params['session_id']} not found")
-        return rows[0]
+        return chat.decode_session(rows[0])
 
     async def create_session(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
         body = request.model(CreateSession) if request.body else CreateSession()
+        if body.write_tools and not body.tools:
+            raise ValidationFailed(
+                "write_tools: needs tools=true",
+                details={"fields": [{"field": "write_tools", "message": "needs tools=true"}]},
+            )
         session_id = chat.new_session_id()
-        await db.run(chat.insert_session(db, session_id, self._owner(request), body.title))
-        return json_response(
-            SessionCreated(session_id=session_id, title=body.title).model_dump(), 201
+        owner = self._owner(request)
+        await db.run(
+            chat.insert_session(db, session_id, owner, body.title, body.tools, body.write_tools)
         )
+        created = SessionCreated(
+            session_id=session_id, title=body.title, tools=body.tools, write_tools=body.write_tools
+        )
+        return json_response(created.model_dump(), 201)
 
     async def list_sessions(self, request: Request) -> Response:
         only_params(request.query)
         db = tenant_db(self.b, request)
         rows = (await db.run(chat.select_sessions(db, self._owner(request)))).rows
-        return json_response(SessionList.model_validate({"sessions": rows}).model_dump())
+        sessions = [chat.decode_session(r) for r in rows]
+        return json_response(SessionList.model_validate({"sessions": sessions}).model_dump())
 
     async def get_session(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
@@ -236,6 +248,8 @@ class Rag:
         caches = Caches(self.b.kv, db, "rag")
         ask = chat.answer_request(message, retrieval_query)
         meta = {"retrieval_query": retrieval_query}
+        if session["tools"]:
+            return await self._agentic(request, db, session, message, history, ask, meta)
         if message.stream:  # tokens as the model writes them; usage as `usage` events
             items = await open_live(self.b, scope, ask, self._embedder(caches), request.request_id)
             return Response(
@@ -244,13 +258,66 @@ class Rag:
                 stream=chat.stream_answer(db, session["id"], items, meta),
             )
         result = await answer(self.b, scope, ask, self._embedder(caches), request.request_id)
-        spent = result.usage.get("total_tokens", 0)
+        return await self._store_reply(db, session["id"], result, meta, retrieval_query)
+
+    async def _agentic(
+        self,
+        request: Request,
+        db: TenantDB,
+        session: dict[str, Any],
+        message: ChatMessageRequest,
+        history: list[dict[str, Any]],
+        ask: AnswerRequest,
+        meta: dict[str, Any],
+    ) -> Response:
+        """A chat turn where the model may call the caller's tools first (rag.agent)."""
+        caller = self.tool_caller(
+            request,
+            model_requested=True,
+            session_id=session["id"],
+            allow_writes=session["write_tools"],
+        )
+        box = self.toolbox(db)
+        steps = agent.max_steps(self.b.var("EDGERAG_AGENT_MAX_STEPS"))
+        turn = agent.run_turn(box, caller, message.content, history, steps)
+        embed, scope, rid = box.embed, db.scope, request.request_id
+        if message.stream:
+
+            async def open_answer(evidence: list[SearchHit] | None) -> Any:
+                return await open_live(self.b, scope, ask, embed, rid, evidence)
+
+            items = agent.streamed(turn, open_answer)
+            return Response(
+                status=200,
+                headers=dict(sse.HEADERS),
+                stream=chat.stream_answer(db, session["id"], items, meta),
+            )
+        done = await agent.finished(turn)
+        evidence = as_sources(done.evidence) if done.evidence else None
+        result = await answer(self.b, scope, ask, embed, rid, evidence)
+        meta = {**meta, "tool_calls": [s.model_dump() for s in done.steps]}
+        return await self._store_reply(
+            db, session["id"], result, meta, ask.query, done.steps, done.limited, done.spent
+        )
+
+    async def _store_reply(
+        self,
+        db: TenantDB,
+        session_id: str,
+        result: AnswerResponse,
+        meta: dict[str, Any],
+        retrieval_query: str,
+        steps: list[ToolStep] | None = None,
+        limited: bool = False,
+        agent_spent: int = 0,
+    ) -> Response:
+        spent = result.usage.get("total_tokens", 0) + agent_spent
         citations = [c.model_dump() for c in result.citations]
         await db.batch(
             [
                 chat.insert_message(
                     db,
-                    session["id"],
+                    session_id,
                     "assistant",
                     result.answer,
                     "complete",
@@ -264,11 +331,15 @@ class Rag:
                         }
                     ),
                 ),
-                chat.touch_session(db, session["id"]),
+                chat.touch_session(db, session_id),
             ]
         )
         reply = ChatAnswer(
-            **result.model_dump(), session_id=session["id"], retrieval_query=retrieval_query
+            **result.model_dump(),
+            session_id=session_id,
+            retrieval_query=retrieval_query,
+            tool_calls=steps or [],
+            step_limit_reached=limited,
         )
         return _spent(json_response(reply.model_dump()), spent)
 

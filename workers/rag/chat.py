@@ -18,10 +18,19 @@ from pydantic import BaseModel
 
 from kernel.bindings.ports import Statement
 from kernel.contracts.api import AnswerRequest, ChatMessageRequest
-from kernel.contracts.rag import STREAM_EVENTS, DoneEvent, ErrorEvent, SpentEvent, TokenEvent
+from kernel.contracts.rag import (
+    STREAM_EVENTS,
+    DoneEvent,
+    ErrorEvent,
+    SpentEvent,
+    TokenEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime.ids import new_id
 from kernel.runtime.logs import log
+from rag.agent import ToolCalled, ToolReturned
 from rag.live import Failed, Item, Sentence, Spent
 
 HISTORY_TURNS = 6
@@ -55,16 +64,25 @@ def sse(event: str, data: BaseModel) -> bytes:
 
 
 # --- SQL -----------------------------------------------------------------------------------
-def insert_session(db: TenantDB, session_id: str, owner_id: str, title: str | None) -> Statement:
+def insert_session(
+    db: TenantDB,
+    session_id: str,
+    owner_id: str,
+    title: str | None,
+    tools: bool = False,
+    write_tools: bool = False,
+) -> Statement:
     return db.statement(
-        "INSERT INTO chat_sessions (tenant_id, id, owner_id, title) VALUES (?1, ?2, ?3, ?4)",
-        (session_id, owner_id, title),
+        "INSERT INTO chat_sessions (tenant_id, id, owner_id, title, tools, write_tools)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (session_id, owner_id, title, int(tools), int(write_tools)),
     )
 
 
 def select_sessions(db: TenantDB, owner_id: str) -> Statement:
     return db.statement(
-        "SELECT id, title, created_at, updated_at FROM chat_sessions WHERE tenant_id = ?1 AND owner_id = ?2"
+        "SELECT id, title, created_at, updated_at, tools, write_tools FROM chat_sessions"
+        " WHERE tenant_id = ?1 AND owner_id = ?2"
         " ORDER BY updated_at DESC LIMIT 200",
         (owner_id,),
     )
@@ -72,7 +90,8 @@ def select_sessions(db: TenantDB, owner_id: str) -> Statement:
 
 def select_session(db: TenantDB, session_id: str, owner_id: str) -> Statement:
     return db.statement(
-        "SELECT id, title, created_at, updated_at FROM chat_sessions WHERE tenant_id = ?1 AND id = ?2 AND owner_id = ?3",
+        "SELECT id, title, created_at, updated_at, tools, write_tools FROM chat_sessions"
+        " WHERE tenant_id = ?1 AND id = ?2 AND owner_id = ?3",
         (session_id, owner_id),
     )
 
@@ -134,6 +153,10 @@ def delete_session(db: TenantDB, session_id: str, owner_id: str) -> list[Stateme
     ]
 
 
+def decode_session(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "tools": bool(row["tools"]), "write_tools": bool(row["write_tools"])}
+
+
 def decode_message(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "citations": json.loads(row["citations"]), "meta": json.loads(row["meta"])}
 
@@ -149,18 +172,33 @@ def answer_request(message: ChatMessageRequest, retrieval_query: str) -> AnswerR
 
 
 async def stream_answer(
-    db: TenantDB, session_id: str, items: AsyncIterator[Item], meta: dict[str, Any]
+    db: TenantDB,
+    session_id: str,
+    items: AsyncIterator[Item | ToolCalled | ToolReturned],
+    meta: dict[str, Any],
 ) -> AsyncIterator[bytes]:
     """SSE events for a live answer (rag.live); the stored message follows what the client
     received. `usage` events are for the gateway's budget, which takes them out of the stream."""
     sent: list[str] = []
     cited: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
     status, finished = "partial", None
     usage: dict[str, int] = {}
     try:
         await db.run(insert_message(db, session_id, "assistant", "", "streaming"))
         async for item in items:
-            if isinstance(item, Sentence):
+            if isinstance(item, ToolCalled):
+                yield sse(
+                    "tool_call", ToolCallEvent(id=item.id, name=item.name, arguments=item.arguments)
+                )
+            elif isinstance(item, ToolReturned):
+                steps.append(item.step.model_dump())
+                s = item.step
+                returned = ToolResultEvent(
+                    id=s.id, name=s.name, ok=s.ok, result=s.result, error=s.error
+                )
+                yield sse("tool_result", returned)
+            elif isinstance(item, Sentence):
                 for token in re.findall(r"\S+\s*", item.text + " "):
                     sent.append(token)  # handed to the transport: counts as sent if we stop
                     yield sse("token", TokenEvent(text=token))
@@ -199,6 +237,7 @@ async def stream_answer(
             "confidence": finished.confidence if finished else 0.0,
             "abstained": finished.abstained if finished else False,
             "usage": usage,
+            **({"tool_calls": steps} if steps else {}),
         }
         await db.batch(
             [

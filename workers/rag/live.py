@@ -88,10 +88,18 @@ Item = Sentence | Spent | Finished | Failed
 
 
 async def open_live(
-    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder, request_id: str
+    b: Bindings,
+    scope: TenantScope,
+    request: AnswerRequest,
+    embed_query: Embedder,
+    request_id: str,
+    evidence: list[SearchHit] | None = None,
 ) -> AsyncIterator[Item]:
     started = time.perf_counter()
-    hits, timings = await retrieve(b, scope, request, embed_query)
+    if evidence is not None:
+        hits, timings = evidence, {"retrieval_ms": 0.0}
+    else:
+        hits, timings = await retrieve(b, scope, request, embed_query)
     if not hits:
         return _abstain(Finished(ZERO, 0.0, True, [], None, timings))
     db = TenantDB(b.need(b.db, "DB"), scope)

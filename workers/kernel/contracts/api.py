@@ -344,6 +344,11 @@ class AnswerResponse(BaseModel):
 
 class CreateSession(Strict):
     title: Annotated[Label, Field(min_length=1, max_length=200)] | None = None
+    # Agentic chat: the model may call the caller's read tools (GET /v1/tools) on providers
+    # with function calling; `write_tools` also lets it call tools that write (for roles that
+    # may). Only the session's creator sets these, here, once: no message or document can.
+    tools: bool = False
+    write_tools: bool = False
 
 
 class ChatMessageRequest(Strict):

@@ -16,6 +16,10 @@ from kernel.contracts.api import ProviderAttempt, Strict
 
 __all__ = [
     "LLM_STREAM_EVENTS",
+    "AgentMessage",
+    "AgentRequest",
+    "AgentResponse",
+    "AgentToolCall",
     "GenerateRequest",
     "GenerateResponse",
     "GeneratedClaim",
@@ -160,4 +164,51 @@ class TaskResponse(BaseModel):
     model: str
     provider: str
     usage: Usage
+    tried: list[ProviderAttempt] = Field(default_factory=list)
+
+
+# --- /agent: one step of a tool-calling conversation --------------------------------------------
+class AgentToolCall(BaseModel):
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(max_length=200)
+    # As the model wrote them: anything (the rag Worker's dispatcher validates them against the
+    # tool's schema). Arguments that were not a JSON object arrive as {"_unparsed": "<text>"}.
+    arguments: dict[str, Any]
+
+
+class AgentMessage(Strict):
+    role: Literal["user", "assistant", "tool"]
+    content: str = Field(default="", max_length=40_000)
+    tool_calls: list[AgentToolCall] = Field(default_factory=list, max_length=8)  # assistant
+    tool_call_id: str | None = Field(default=None, max_length=200)  # tool
+    name: str | None = Field(default=None, max_length=200)  # tool: which tool answered
+    is_error: bool = False  # tool: the call was refused or failed
+
+
+class ToolDeclaration(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(max_length=2000)
+    parameters: dict[str, Any]
+
+
+class AgentRequest(Strict):
+    messages: list[AgentMessage] = Field(min_length=1, max_length=60)
+    tools: list[ToolDeclaration] = Field(min_length=1, max_length=30)
+    max_tokens: int = Field(default=500, ge=16, le=2048)
+    level: Literal["beginner", "intermediate", "advanced"] | None = None
+    providers: list[str] | None = Field(default=None, max_length=10)
+    models: list[str] | None = Field(default=None, max_length=20)
+
+
+class AgentResponse(BaseModel):
+    # False: no provider in the (narrowed) chain does function calling; the caller answers
+    # with retrieval only.
+    supported: bool = True
+    text: str = ""
+    tool_calls: list[AgentToolCall] = Field(default_factory=list)
+    model: str = "none"
+    provider: str = "none"
+    usage: Usage = Field(
+        default_factory=lambda: Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+    )
     tried: list[ProviderAttempt] = Field(default_factory=list)

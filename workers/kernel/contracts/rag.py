@@ -138,6 +138,8 @@ class CacheCleared(BaseModel):
 class SessionCreated(BaseModel):
     session_id: str
     title: str | None
+    tools: bool = False
+    write_tools: bool = False
 
 
 class SessionSummary(BaseModel):
@@ -145,6 +147,8 @@ class SessionSummary(BaseModel):
     title: str | None
     created_at: str
     updated_at: str
+    tools: bool = False
+    write_tools: bool = False
 
 
 class SessionList(BaseModel):
@@ -170,9 +174,37 @@ class SessionDeleted(BaseModel):
     deleted: bool
 
 
+class ToolStep(BaseModel):
+    """One tool call the model made in a chat turn, and what it got back."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    ok: bool
+    result: dict[str, Any] | None = None  # the tool's result (cut to MAX_STORED_RESULT)
+    error: dict[str, Any] | None = None  # {code, message} when the call was refused or failed
+    audit_id: str | None = None
+
+
 class ChatAnswer(AnswerResponse):
     session_id: str
     retrieval_query: str
+    tool_calls: list[ToolStep] = Field(default_factory=list)  # agentic sessions
+    step_limit_reached: bool = False
+
+
+class ToolCallEvent(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolResultEvent(BaseModel):
+    id: str
+    name: str
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
 
 
 # SSE: `event: <name>` lines whose `data:` is the model of that name.
@@ -210,5 +242,7 @@ STREAM_EVENTS: dict[str, type[BaseModel]] = {
     "done": DoneEvent,
     "error": ErrorEvent,
     "usage": SpentEvent,
+    "tool_call": ToolCallEvent,
+    "tool_result": ToolResultEvent,
 }
 INTERNAL_EVENTS = frozenset({"usage"})

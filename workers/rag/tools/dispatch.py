@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kernel.bindings.env import Bindings
+from kernel.contracts.api import SearchHit
 from kernel.contracts.tools import TOOLS, ToolSpec
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.runtime.errors import ApiError, Forbidden, NotFound, TimedOut
@@ -47,6 +48,8 @@ class Caller:
     session_id: str | None = None
     allow_writes: bool = True  # chat sessions: only when created with write tools enabled
     spent: int = field(default=0)  # model tokens the calls spent (the gateway's budget)
+    # What search_knowledge_base found for this caller: agentic chat grounds its answer on it.
+    evidence: list[SearchHit] = field(default_factory=list)
 
     @property
     def principal(self) -> str:

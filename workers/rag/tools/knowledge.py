@@ -33,6 +33,7 @@ async def search_knowledge_base(box: Toolbox, args: SearchArgs, caller: Caller) 
         query=args.query, top_k=args.top_k, mode=args.mode, filters=args.filters, rerank=True
     )
     found = await hybrid_search(box.b, caller.scope, query, box.embed)
+    caller.evidence.extend(found.results)
     return SearchResult(
         passages=[
             Passage(
