@@ -37,6 +37,7 @@ from rag.allowance import ModelAllowance, model_allowance
 from rag.citations import Claim, PageStarts, build_citations, from_structured, split_claims
 from rag.keyword import STOPWORDS
 from rag.search import Embedder, hybrid_search
+from rag.understanding import small_talk_reply, understand
 from rag.usercontext import level_of
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
@@ -287,6 +288,49 @@ def claims_of(generated: GenerateResponse) -> list[Claim]:
 
 
 async def answer(
+    b: Bindings,
+    scope: TenantScope,
+    request: AnswerRequest,
+    embed_query: Embedder,
+    request_id: str,
+    evidence: list[SearchHit] | None = None,
+    question: str | None = None,
+) -> AnswerResponse:
+    """The question understood first (rag.understanding; `question`: the user's own words when
+    `request.query` is a rewritten follow-up): small talk gets a short reply without retrieval
+    or a model; everything else a grounded answer, labelled with its intent."""
+    understood = await understand(question or request.query, embed_query)
+    if understood.intent == "small_talk":
+        return small_talk(question or request.query, request.query)
+    result = await grounded_answer(b, scope, request, embed_query, request_id, evidence)
+    return result.model_copy(
+        update={
+            "intent": settled_intent(understood.intent, result.abstained),
+            "rewritten_query": request.query,
+        }
+    )
+
+
+def settled_intent(intent: str, abstained: bool) -> str:
+    # "Out of scope" is judged before retrieval; if the documents answer it after all, they
+    # define the scope.
+    return "factual" if intent == "out_of_scope" and not abstained else intent
+
+
+def small_talk(question: str, rewritten: str) -> AnswerResponse:
+    return AnswerResponse(
+        answer=small_talk_reply(question),
+        citations=[],
+        confidence=0.0,
+        follow_ups=[],
+        abstained=False,
+        usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        intent="small_talk",
+        rewritten_query=rewritten,
+    )
+
+
+async def grounded_answer(
     b: Bindings,
     scope: TenantScope,
     request: AnswerRequest,

@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kernel.bindings.env import Bindings
+from kernel.bindings.inference import EMBEDDING_MODEL, embed
 from kernel.bindings.ports import BindingError, KeyValue
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime.ids import sha256_hex
 from kernel.runtime.metrics import registry
+from rag.search import Embedder
 
 TTL_SECONDS = {"embedding": 7 * 24 * 3600, "search": 3600, "answer": 3600}
 
@@ -100,3 +103,19 @@ class Caches:
                     break
                 cursor = listing.cursor
         return removed
+
+
+def cached_embedder(b: Bindings, caches: Caches) -> Embedder:
+    """The query embedder: each text embedded once per tenant (KV cache), then reused — by
+    retrieval, query understanding and intent classification alike."""
+
+    async def embed_query(text: str) -> list[float]:
+        parts = [EMBEDDING_MODEL, text]
+        cached = await caches.get("embedding", parts)
+        if cached is not None:
+            return [float(x) for x in cached]
+        [vector] = await embed(b.need(b.ai, "AI"), [text])
+        await caches.put("embedding", parts, vector)
+        return vector
+
+    return embed_query

@@ -220,6 +220,8 @@ async def stream_answer(
                     follow_ups=item.follow_ups,
                     generated_by=item.generated_by,
                     dropped_sentences=item.dropped,
+                    intent=item.intent,
+                    rewritten_query=item.rewritten_query,
                 )
                 yield sse("done", done)
                 status = "complete"

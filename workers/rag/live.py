@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,10 +46,13 @@ from rag.answer import (
     generate_request,
     page_starts,
     retrieve,
+    settled_intent,
+    small_talk,
     stored_chunk_texts,
 )
 from rag.citations import Verifier, complete_prefix, from_structured, split_claims
 from rag.search import Embedder
+from rag.understanding import understand
 from rag.usercontext import level_of
 
 ZERO = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -75,6 +78,8 @@ class Finished:
     generated_by: GeneratedBy | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     dropped: int = 0
+    intent: str | None = None
+    rewritten_query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,46 @@ Item = Sentence | Spent | Finished | Failed
 
 
 async def open_live(
+    b: Bindings,
+    scope: TenantScope,
+    request: AnswerRequest,
+    embed_query: Embedder,
+    request_id: str,
+    evidence: list[SearchHit] | None = None,
+    question: str | None = None,
+) -> AsyncIterator[Item]:
+    """As rag.answer.answer, streamed: small talk is one sentence; the rest is labelled with
+    its intent in the `Finished` item."""
+    understood = await understand(question or request.query, embed_query)
+    if understood.intent == "small_talk":
+        reply = small_talk(question or request.query, request.query)
+        return _abstain(
+            Finished(
+                ZERO, 0.0, False, [], None, intent="small_talk", rewritten_query=request.query
+            ),
+            reply.answer,
+        )
+    items = await _open_grounded(b, scope, request, embed_query, request_id, evidence)
+    return _labelled(items, understood.intent, request.query)
+
+
+async def _labelled(items: AsyncIterator[Item], intent: str, rewritten: str) -> AsyncIterator[Item]:
+    try:
+        async for item in items:
+            if isinstance(item, Finished):
+                item = replace(
+                    item,
+                    intent=settled_intent(intent, item.abstained),
+                    rewritten_query=rewritten,
+                )
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _open_grounded(
     b: Bindings,
     scope: TenantScope,
     request: AnswerRequest,
@@ -125,8 +170,8 @@ async def open_live(
     return _verify(upstream.stream, request, hits, Verifier(hits, stored, pages), timings, started)
 
 
-async def _abstain(finished: Finished) -> AsyncIterator[Item]:
-    yield Sentence(ABSTAIN_TEXT, [])
+async def _abstain(finished: Finished, text: str = ABSTAIN_TEXT) -> AsyncIterator[Item]:
+    yield Sentence(text, [])
     yield finished
 
 

@@ -340,6 +340,11 @@ class AnswerResponse(BaseModel):
     # The model's citations the verifier refused (invented source, quote not in its source,
     # a quoted instruction, a claim breaking the schema); their sentences are not shown.
     dropped_sentences: int = 0
+    # Query understanding (rag.understanding): factual | comparison | summary_request |
+    # small_talk (answered without retrieval) | out_of_scope (abstains unless the documents
+    # cover it after all); and the standalone query retrieval used.
+    intent: str | None = None
+    rewritten_query: str | None = None
 
 
 class CreateSession(Strict):

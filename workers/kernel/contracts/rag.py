@@ -222,6 +222,8 @@ class DoneEvent(BaseModel):
     follow_ups: list[str]
     generated_by: GeneratedBy | None = None
     dropped_sentences: int = 0  # citation markers the verifier refused (their sentences unshown)
+    intent: str | None = None
+    rewritten_query: str | None = None
 
 
 class SpentEvent(BaseModel):

@@ -41,6 +41,7 @@ from rag.answer import call_llm, claims_of, page_starts
 from rag.citations import Verifier
 from rag.tools.dispatch import Caller, Toolbox
 from rag.tools.knowledge import ingest_get
+from rag.understanding import cosine
 
 # (sentences, max_tokens) per length
 LENGTHS = {"short": (3, 250), "medium": (6, 500), "long": (10, 900)}
@@ -329,7 +330,7 @@ async def intent_scores(box: Toolbox, text: str, labels: list[IntentLabel]) -> l
     sims = []
     for label in labels:
         vector = await box.embed(f"{label.name.replace('_', ' ')}: {label.description}")
-        sims.append(_cosine(message, vector))
+        sims.append(cosine(message, vector))
     top = max(sims)
     weights = [math.exp((s - top) / INTENT_TEMPERATURE) for s in sims]
     total = sum(weights)
@@ -338,9 +339,3 @@ async def intent_scores(box: Toolbox, text: str, labels: list[IntentLabel]) -> l
         for label, w in zip(labels, weights, strict=True)
     ]
     return sorted(scores, key=lambda s: -s.confidence)
-
-
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
