@@ -108,6 +108,10 @@ async def test_the_registry_lists_what_the_caller_may_use_with_schemas(
     assert search["parameters"]["required"] == ["query"]
     assert search["parameters"]["additionalProperties"] is False
     assert search["access"] == "read" and search["rate_class"] == "search"
+    # The stand-ins behind the model tools are named as such in /health.
+    health = (await school.client.get("/health")).text
+    assert "stand-in: cue-word entity tagger" in health and "stand-in: frequent-terms" in health
+    assert "stand-in: searches the knowledge base once" in health
     teacher = await school.client.get("/v1/tools", headers=school.teacher["auth"])
     ingest_tool = next(t for t in teacher.json()["tools"] if t["name"] == "ingest_document")
     assert ingest_tool["access"] == "write" and ingest_tool["roles"] == ["admin", "teacher"]
@@ -331,6 +335,10 @@ async def test_extract_entities_keeps_only_what_the_text_says(school: SimpleName
         {"document_id": school.history, "types": ["date"]},
     )
     assert {e["type"] for e in only_dates.json()["result"]["entities"]} == {"date"}
+    hidden = await run(
+        school, school.student["auth"], "extract_entities", {"document_id": school.private}
+    )
+    assert hidden.status_code == 404  # a document the caller may not read is not read for them
     unknown = await run(
         school,
         school.student["auth"],
