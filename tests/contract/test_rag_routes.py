@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from kernel.contracts import health, llm, rag, tools
+from kernel.contracts import health, learning, llm, rag, tools
 from kernel.contracts.api import SearchResponse
 from kernel.runtime import sse
 from tests.contract.internal_routes import WorkerClient, assert_is
@@ -190,6 +190,21 @@ async def test_tools_audit_and_context(workers: SimpleNamespace) -> None:
     assert status == 404
 
 
+async def test_progress_routes(workers: SimpleNamespace) -> None:
+    update = learning.ProgressUpdate(document_id=workers.document_id, completed=True)
+    status, body, _ = await workers.rag.call("POST", "/me/progress", update)
+    mine = assert_is(learning.Progress, body)
+    assert status == 200 and mine.documents[0].sections_completed == 1
+    assert_is(learning.DocumentProgress, body["documents"][0])
+    status, body, _ = await workers.rag.call("GET", "/me/progress")
+    assert assert_is(learning.Progress, body) == mine
+    status, body, _ = await workers.rag.call("GET", "/users/u_nobody/progress")
+    assert status == 404
+    admin = WorkerClient(workers.rag.service, workers.rag.tenant_id, ("k_admin", "admin"))
+    status, body, _ = await admin.call("GET", "/progress/summary")
+    assert status == 200 and assert_is(learning.ProgressSummary, body).documents[0].readers == 1
+
+
 async def test_llm_task(workers: SimpleNamespace) -> None:
     ask = llm.TaskRequest(
         task="extract_entities",
@@ -261,6 +276,10 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("GET", "/me/context"),
         ("PUT", "/me/context"),
         ("GET", "/users/{user_id}/context"),
+        ("GET", "/me/progress"),
+        ("POST", "/me/progress"),
+        ("GET", "/users/{user_id}/progress"),
+        ("GET", "/progress/summary"),
     }
     assert routes(build_llm) == shared | {
         ("POST", "/generate"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway import budget, ratelimit
+from gateway import budget, ratelimit, tenant_limits
 from gateway.access import viewer_for
 from gateway.auth import Principal
 from gateway.jwt import KeyConfigError, KeyRing
@@ -43,6 +43,8 @@ class Caller:
     tenant_id: str | None = None  # for CORS: the authenticated tenant, or login's tenant
     rate_headers: dict[str, str] = field(default_factory=dict)
     usage_tokens: int | None = None  # what the Worker behind reported spending
+    counted: list[ratelimit.Decision] = field(default_factory=list)  # windows this request hit
+    served_from_cache: bool = False  # the Worker said so (CACHED_HEADER)
 
 
 def caller(request: Request) -> Caller:
@@ -64,6 +66,9 @@ class Gateway:
         self.b = bindings
         self.max_upload = int(bindings.var("EDGERAG_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES)
         self.limits = ratelimit.load_limits(bindings.var("EDGERAG_RATE_LIMITS"))
+        # What a tenant's admin may raise its own limits to (default: the deployment's).
+        ceilings = bindings.var("EDGERAG_RATE_CEILINGS")
+        self.ceilings = ratelimit.load_limits(ceilings) if ceilings else self.limits
         self.iterations = int(bindings.var("EDGERAG_PBKDF2_ITERATIONS") or DEFAULT_ITERATIONS)
         self.token_budget = int(
             bindings.var("EDGERAG_DAILY_TOKEN_BUDGET") or budget.DEFAULT_DAILY_TOKENS
@@ -99,14 +104,21 @@ class Gateway:
             state.viewer = await viewer_for(self.tdb(who.tenant_id), who)
         return state.viewer
 
+    async def limits_for(self, db: TenantDB) -> ratelimit.Limits:
+        """The deployment's limits with the tenant's own counts (none before login)."""
+        if db.scope.tenant_id == ratelimit.GLOBAL_SCOPE:
+            return self.limits
+        return tenant_limits.effective(self.limits, await tenant_limits.overrides(db))
+
     async def count(
         self, request: Request, db: TenantDB, route_class: str, subjects: dict[str, str]
     ) -> None:
         """Count one hit in each of the class's windows; 429 when one is full."""
-        windows = ratelimit.windows_for(self.limits, route_class, subjects)
+        windows = ratelimit.windows_for(await self.limits_for(db), route_class, subjects)
         decisions = await ratelimit.hit(db, windows)
         headers = ratelimit.headers(decisions)
         caller(request).rate_headers = headers
+        caller(request).counted = decisions
         refused = next((d for d in decisions if not d.admitted), None)
         if refused is not None:
             registry("gateway").inc(

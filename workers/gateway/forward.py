@@ -18,7 +18,7 @@ from kernel.bindings.services import (
     call,
     relay,
 )
-from kernel.contracts.rag import USAGE_HEADER
+from kernel.contracts.rag import CACHED_HEADER, USAGE_HEADER
 from kernel.runtime.http import Request, Response
 
 PASSED_THROUGH = ("idempotency-key",)  # client headers the Workers behind read
@@ -57,6 +57,7 @@ async def forward(gw: Gateway, request: Request, service: str) -> Response:
     usage = upstream.headers.get(USAGE_HEADER, "")
     if usage.isdigit():
         caller(request).usage_tokens = int(usage)
+    caller(request).served_from_cache = upstream.headers.get(CACHED_HEADER) == "true"
     return relay(upstream)
 
 

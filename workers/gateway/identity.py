@@ -143,8 +143,9 @@ async def rate_limit_status(gw: Gateway, request: Request) -> Response:
     who = principal(request)
     db = gw.tdb(who.tenant_id)
     windows = []
-    for route_class in ("search", "answer", "ingest", "api"):
-        windows += ratelimit.windows_for(gw.limits, route_class, {"user": who.id, "tenant": "*"})
+    limits = await gw.limits_for(db)
+    for route_class in ("search", "answer", "ingest", "api", "personalize", "translate", "tts"):
+        windows += ratelimit.windows_for(limits, route_class, {"user": who.id, "tenant": "*"})
     decisions = await ratelimit.peek(db, windows)
     # The same RateLimit-* headers as every route, for the caller's tightest window.
     caller(request).rate_headers = ratelimit.headers(decisions)

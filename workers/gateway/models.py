@@ -105,6 +105,15 @@ class TenantPolicy(Strict):
 
     cors_origins: list[str] | None = Field(default=None, max_length=20)
     daily_token_budget: int | None = Field(default=None, ge=0, le=10**12)  # operator only
+    # {route_class: {"user" | "tenant": count | null}}: the tenant's own counts (same windows);
+    # tenant admins within the operator's ceilings; null returns to the deployment's.
+    rate_limits: (
+        dict[
+            Annotated[str, Field(max_length=40)],
+            dict[Literal["user", "tenant"], Annotated[int, Field(ge=1, le=10**9)] | None],
+        ]
+        | None
+    ) = Field(default=None, max_length=10)
 
     @field_validator("cors_origins")
     @classmethod

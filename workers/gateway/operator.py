@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from gateway import budget, cors
+from gateway import budget, cors, tenant_limits
 from gateway.context import JSON_MAX_BYTES, SERVICES, Gateway, caller
 from gateway.models import TenantPolicy
 from gateway.tenants import create_tenant as insert_tenant
@@ -97,8 +97,17 @@ async def update_tenant(gw: Gateway, request: Request) -> Response:
         statements += cors.replace_origins(db, body.cors_origins)
     if body.daily_token_budget is not None:
         statements.append(budget.set_budget(db, body.daily_token_budget))
+    tuned = None
+    if body.rate_limits is not None:
+        current = await tenant_limits.overrides(db, fresh=True)
+        tuned = tenant_limits.validate(
+            body.rate_limits, current, gw.ceilings, operator=state.operator
+        )
+        statements.append(tenant_limits.store(db, tuned))
     if statements:
         await db.batch(statements)
+    if tuned is not None:
+        tenant_limits.remember(tenant_id, tuned)
     origins = (
         await db.execute("SELECT origin FROM cors_origins WHERE tenant_id = ?1 ORDER BY origin")
     ).rows
@@ -107,5 +116,6 @@ async def update_tenant(gw: Gateway, request: Request) -> Response:
             "tenant_id": tenant_id,
             "cors_origins": [r["origin"] for r in origins],
             "token_budget": await budget.status(db, gw.token_budget),
+            "rate_limits": tenant_limits.public(await gw.limits_for(db)),
         }
     )

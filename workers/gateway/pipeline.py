@@ -10,7 +10,7 @@ owns the data decides, from the identity the pipeline stamps.
 
 from __future__ import annotations
 
-from gateway import budget, cors
+from gateway import budget, cors, ratelimit
 from gateway.access import require_role
 from gateway.auth import auth_failure, authenticate, bearer_token, is_operator, require_operator
 from gateway.context import MULTIPART_ALLOWANCE, Caller, Gateway, caller
@@ -80,6 +80,8 @@ class GatewayApp(WorkerApp):
                 await budget.charge(db, held, state.usage_tokens or 0)
         if response.status == 200 and row.after is not None:
             await row.after(gw, request, response)
+        if row.refund_cached and db is not None and state.served_from_cache:
+            await ratelimit.refund(db, state.counted)  # served from the cache: free
         return response
 
     def _limit_body(self, request: Request, row: Route) -> None:

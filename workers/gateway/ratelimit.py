@@ -27,8 +27,14 @@ from kernel.runtime.ids import sha256_hex
 GLOBAL_SCOPE = "t_" + "0" * 24
 
 # class → {scope: (limit, window seconds)}
-DEFAULT_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
+Limits = dict[str, dict[str, tuple[int, int]]]
+DAY = 86400
+DEFAULT_LIMITS: Limits = {
     "answer": {"user": (20, 3600), "tenant": (2000, 3600)},
+    # Learning features (issue 13): a model rewrites or translates a whole section per call.
+    "personalize": {"user": (5, DAY), "tenant": (500, DAY)},
+    "translate": {"user": (5, DAY), "tenant": (500, DAY)},
+    "tts": {"user": (50, DAY), "tenant": (5000, DAY)},
     "search": {"user": (120, 60), "tenant": (3000, 60)},
     "ingest": {"user": (60, 3600), "tenant": (1000, 3600)},
     "api": {"user": (600, 60), "tenant": (10000, 60)},
@@ -38,7 +44,7 @@ DEFAULT_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
 }
 
 
-def load_limits(override: str | None) -> dict[str, dict[str, tuple[int, int]]]:
+def load_limits(override: str | None) -> Limits:
     limits = {cls: dict(scopes) for cls, scopes in DEFAULT_LIMITS.items()}
     if not override:
         return limits
@@ -135,6 +141,21 @@ async def hit(db: TenantDB, windows: list[Window], now: float | None = None) -> 
         if hits > window.limit:
             break
     return decisions
+
+
+def uncount(db: TenantDB, window: Window, start: int) -> Statement:
+    return db.statement(
+        "UPDATE rate_counters SET hits = hits - 1"
+        " WHERE tenant_id = ?1 AND bucket = ?2 AND window_start = ?3 AND hits > 0",
+        (window.bucket, start),
+    )
+
+
+async def refund(db: TenantDB, decisions: list[Decision], now: float | None = None) -> None:
+    """Give a counted request back (it was served from a cache and cost nothing)."""
+    current = time.time() if now is None else now
+    for d in decisions:
+        await db.run(uncount(db, d.window, d.window.start(current)))
 
 
 async def peek(db: TenantDB, windows: list[Window], now: float | None = None) -> list[Decision]:

@@ -23,6 +23,7 @@ from gateway.models import (
 )
 from gateway.route import UPLOAD, Cost, Route
 from kernel.contracts import api
+from kernel.contracts.learning import Progress, ProgressSummary, ProgressUpdate
 from kernel.contracts.tools import TOOLS, AuditPage, UserContext, UserContextBody
 
 ADMIN = frozenset({"admin"})
@@ -46,8 +47,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/tenants", "Create a tenant and its first admin API key",
           operator.create_tenant, auth="operator", rate=None,
           request_model=api.CreateTenant, response_model=api.TenantCreated, status=201),
-    Route("PATCH", "/v1/tenants/{tenant_id}", "CORS origins (tenant admin or operator) and daily"
-          " LLM token budget (operator)", operator.update_tenant, auth="operator_or_principal",
+    Route("PATCH", "/v1/tenants/{tenant_id}", "CORS origins and rate limits (tenant admin,"
+          " within the operator's ceilings; or operator) and daily LLM token budget (operator)", operator.update_tenant, auth="operator_or_principal",
           roles=ADMIN, what="changing the tenant's CORS origins", request_model=TenantPolicy),
     # --- identity ----------------------------------------------------------------------------
     Route("POST", "/v1/auth/register", "Register a user (tenant admins)", identity.register,
@@ -148,6 +149,16 @@ ROUTES: tuple[Route, ...] = (
           request_model=UserContextBody, response_model=UserContext),
     Route("GET", "/v1/users/{user_id}/context", "A student's learning context (their"
           " teachers only)", "RAG", response_model=UserContext),
+    # --- learning (issue 13) -----------------------------------------------------------------
+    Route("GET", "/v1/me/progress", "The caller's reading progress: documents and sections"
+          " read or completed, last read, questions asked", "RAG", response_model=Progress),
+    Route("POST", "/v1/me/progress", "Record a section read ({document_id, section, completed})",
+          "RAG", request_model=ProgressUpdate, response_model=Progress),
+    Route("GET", "/v1/users/{user_id}/progress", "A student's progress (their teachers only)",
+          "RAG", response_model=Progress),
+    Route("GET", "/v1/progress/summary", "The tenant's reading and questions summary (admins)",
+          "RAG", roles=ADMIN, what="reading the progress summary",
+          response_model=ProgressSummary),
     # One golden-set run (≤600 searches) counts as one request of the search class.
     Route("POST", "/v1/eval", "Score retrieval on the tenant's golden set ({questions:"
           " [{question, relevant_document_ids, grades?}], modes?, per_question?}): nDCG@10,"

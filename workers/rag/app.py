@@ -21,11 +21,12 @@ from kernel.domain.tenancy import TenantDB, scope_from_request
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.router import Router
-from rag import usercontext
+from rag import progress, usercontext
 from rag.answer import answer
 from rag.cache import Caches, cached_embedder
 from rag.chat_routes import ChatRoutes
 from rag.evaluation import evaluate_golden_set
+from rag.learning_routes import LearningRoutes
 from rag.replies import spent
 from rag.search import Embedder, hybrid_search
 from rag.tool_routes import ToolRoutes
@@ -74,6 +75,7 @@ class Rag:
         ask = request.model(AnswerRequest)
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
         caches = Caches(self.b.kv, db, "rag")
+        await progress.asked(db, scope.viewer)  # a question, even when the answer is cached
         # The reader's level sets the register of the answer: part of what it is cached on.
         level = await usercontext.level_of(db, scope.viewer)
         parts = [await caches.corpus_version(), ask.model_dump(), level]
@@ -97,6 +99,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     rag = Rag(bindings := resolve("rag", raw_env, {"LLM": "llm", "INGEST": "ingest"}))
     tools = ToolRoutes(bindings)
     chat = ChatRoutes(bindings, tools)
+    learning = LearningRoutes(bindings, tools)
     router = Router()
     router.add("POST", "/search", rag.search)
     router.add("POST", "/answer", rag.answer)
@@ -113,5 +116,9 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("GET", "/me/context", tools.get_my_context)
     router.add("PUT", "/me/context", tools.put_my_context)
     router.add("GET", "/users/{user_id}/context", tools.get_user_context)
+    router.add("GET", "/me/progress", learning.get_my_progress)
+    router.add("POST", "/me/progress", learning.post_my_progress)
+    router.add("GET", "/users/{user_id}/progress", learning.get_user_progress)
+    router.add("GET", "/progress/summary", learning.get_summary)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

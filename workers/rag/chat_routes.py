@@ -27,7 +27,7 @@ from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
 from kernel.runtime import sse
 from kernel.runtime.errors import BadRequest, NotFound, ValidationFailed
 from kernel.runtime.http import Request, Response, json_response
-from rag import agent, chat
+from rag import agent, chat, progress
 from rag.answer import answer, as_sources
 from rag.cache import Caches, cached_embedder
 from rag.live import open_live
@@ -104,6 +104,7 @@ class ChatRoutes:
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
         session = await self._session(db, request)
         message = request.model(ChatMessageRequest)
+        await progress.asked(db, scope.viewer)
         history = [
             chat.decode_message(r)
             for r in reversed(

@@ -81,6 +81,8 @@ def as_label(value: str | None, max_length: int) -> str | None:
 # One line of user-chosen text that names something (title, tag, name): printable, trimmed,
 # not blank. Length bounds go at each use: Annotated[Label, Field(max_length=...)].
 Label = Annotated[str, AfterValidator(_label)]
+# As Label, but may be empty ("" meaning "none", e.g. the whole document instead of a section).
+OptionalLabel = Annotated[str, AfterValidator(_printable)]
 # Short multi-line text (metadata values): as Label, but tab and newline are allowed and kept.
 LabelText = Annotated[str, AfterValidator(_text)]
 

@@ -56,6 +56,9 @@ __all__ = [
 # JSON /answer and chat message reply. A streamed reply spends as it goes: it reports through
 # internal `usage` events instead (SpentEvent), which the gateway reads and removes.
 USAGE_HEADER = "x-edgerag-usage-tokens"
+# "true" on a reply served from a cache: the gateway gives back its rate-limit hit
+# (personalize, translate, tts: a chapter is never paid for twice, in tokens or in limits).
+CACHED_HEADER = "x-edgerag-cached"
 
 
 # --- /eval ---------------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+"""A tenant's own rate limits: validation against the ceilings, and the effective table."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import ratelimit, tenant_limits
+from kernel.runtime.errors import ValidationFailed
+
+CEILINGS = ratelimit.load_limits('{"personalize": {"user": [8, 86400]}}')
+
+
+def test_admins_stay_under_the_ceiling_operators_do_not() -> None:
+    assert tenant_limits.validate({"personalize": {"user": 8}}, {}, CEILINGS, operator=False) == {
+        "personalize": {"user": 8}
+    }
+    with pytest.raises(ValidationFailed, match="at most 8"):
+        tenant_limits.validate({"personalize": {"user": 9}}, {}, CEILINGS, operator=False)
+    assert tenant_limits.validate({"personalize": {"user": 90}}, {}, CEILINGS, operator=True) == {
+        "personalize": {"user": 90}
+    }
+    for bad in ({"login": {"ip": 1}}, {"nope": {"user": 1}}, {"answer": {"ip": 1}}):
+        with pytest.raises(ValidationFailed):
+            tenant_limits.validate(bad, {}, CEILINGS, operator=True)
+
+
+def test_null_returns_to_the_deployment_and_empty_classes_go() -> None:
+    current = {"answer": {"user": 2, "tenant": 10}, "translate": {"user": 1}}
+    after = tenant_limits.validate(
+        {"answer": {"user": None}, "translate": {"user": None}}, current, CEILINGS, operator=False
+    )
+    assert after == {"answer": {"tenant": 10}}
+
+
+def test_effective_limits_keep_the_deployments_windows() -> None:
+    limits = tenant_limits.effective(CEILINGS, {"answer": {"user": 3}, "ghost": {"user": 1}})
+    assert limits["answer"]["user"] == (3, 3600)
+    assert limits["answer"]["tenant"] == ratelimit.DEFAULT_LIMITS["answer"]["tenant"]
+    assert "ghost" not in limits and CEILINGS["answer"]["user"] == (20, 3600)  # not mutated
