@@ -34,3 +34,6 @@ CREATE TABLE learning_cache (
     PRIMARY KEY (tenant_id, kind, key)
 );
 CREATE INDEX learning_cache_by_document ON learning_cache(tenant_id, document_id);
+
+-- Who translates for the tenant: workers-ai (m2m100) | llm; NULL = the deployment's choice.
+ALTER TABLE tenant_settings ADD COLUMN translation_provider TEXT;

@@ -78,7 +78,8 @@ def _json_mode(model: str, response_format: Any) -> str | None:
     return "claims"
 
 
-TASK_SCHEMAS = ("extract_entities", "suggest_tags")
+TASK_SCHEMAS = ("extract_entities", "suggest_tags", "personalize_section", "translate_blocks")
+TRANSLATION_MODEL = "@cf/meta/m2m100-1.2b"
 
 
 def _is_generation_model(model: str) -> bool:
@@ -154,6 +155,7 @@ class EmulatedAI:
                 "stand_in": True,
                 "note": "reuses the vectors the embedding model computed at ingest",
             },
+            TRANSLATION_MODEL: {"served_by": tasks.TRANSLATE_NAME, "stand_in": True},
             "@cf/*instruct": {
                 "served_by": generator.NAME,
                 "stand_in": True,
@@ -163,6 +165,8 @@ class EmulatedAI:
                     "summarize_sources": tasks.SUMMARY_NAME,
                     "extract_entities": tasks.ENTITIES_NAME,
                     "suggest_tags": tasks.TAGS_NAME,
+                    "personalize_section": tasks.PERSONALIZE_NAME,
+                    "translate_blocks": tasks.TRANSLATE_NAME,
                 },
                 "function_calling": tasks.TOOLS_NAME,
             },
@@ -179,7 +183,18 @@ class EmulatedAI:
             return await self._rerank(model, inputs)
         if _is_generation_model(model):
             return await self._generate(model, inputs)
+        if model == TRANSLATION_MODEL:
+            return self._translate(model, inputs)
         raise BindingError(f"AI.run: no such model {model!r} in the emulator")
+
+    def _translate(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """m2m100's contract: {text, source_lang?, target_lang} -> {translated_text}."""
+        text, target = inputs.get("text"), inputs.get("target_lang")
+        if not isinstance(text, str) or not text or not isinstance(target, str) or not target:
+            raise BindingError(
+                f"AI.run({model}): 'text' and 'target_lang' must be non-empty strings"
+            )
+        return {"translated_text": tasks.pseudo_translate(text, target)}
 
     # --- embeddings ----------------------------------------------------------------------
     async def _embed(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,15 @@ def task(
     if kind == "extract_entities":
         enum = schema["properties"]["entities"]["items"]["properties"]["type"].get("enum", [])
         response: dict[str, Any] = {"entities": tasks.extract_entities(text, enum)}
+    elif kind == "personalize_section":
+        prompt = parse_grounded_prompt(str(users[-1].get("content", ""))) if users else None
+        asked = re.search(r"for a (\w+) reader", prompt.question) if prompt else None
+        level = asked.group(1) if asked else "intermediate"
+        response = tasks.personalize(prompt.sources if prompt else [], level, split_sentences)
+    elif kind == "translate_blocks":
+        language = re.search(r"into (\S+) for students", str(messages[0].get("content")))
+        blocks = json.loads(text.removeprefix("Blocks:\n"))
+        response = tasks.translate_blocks(blocks, language.group(1) if language else "und")
     else:
         wanted = re.search(r"at most (\d+) short topic tags", str(messages[0].get("content")))
         response = tasks.suggest_tags(text, int(wanted.group(1)) if wanted else 5)

@@ -23,6 +23,7 @@ import numpy as np
 from emulator.ai import lexical
 from emulator.ai.embeddings import MiniLMEncoder
 from kernel.bindings.ports import BindingError
+from kernel.domain.blocks import section_blocks
 
 ENTITIES_NAME = "stand-in: cue-word entity tagger (not a model)"
 TAGS_NAME = "stand-in: frequent-terms tagger (not a model)"
@@ -241,4 +242,67 @@ def call_tools(
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         },
+    }
+
+
+PERSONALIZE_NAME = (
+    "stand-in: keeps the section's structure, trims paragraphs by level (not a model)"
+)
+TRANSLATE_NAME = "stand-in: pseudo-translation by script mapping (not a translation)"
+
+
+_KEEP_PER_LEVEL = {"beginner": 1, "intermediate": 2, "advanced": 99}
+
+
+def personalize(sources: Sequence[str], level: str, split: Any) -> dict[str, Any]:
+    """Headings, lists and code as written; each paragraph cut to the sentences its level keeps,
+    each quoting itself from its source; a note of key terms for beginners."""
+    out: list[dict[str, Any]] = []
+    terms: Counter[str] = Counter()
+    for k, source in enumerate(sources, start=1):
+        for kind, text in section_blocks(source):
+            if kind != "paragraph":
+                out.append({"kind": kind, "text": text, "source": 0, "quote": ""})
+                continue
+            sentences = split(text) or [text]
+            kept = " ".join(sentences[: _KEEP_PER_LEVEL.get(level, 2)])
+            out.append({"kind": "paragraph", "text": kept, "source": k, "quote": kept})
+            terms.update(w for w in re.findall(r"[A-Za-z]{7,}", text.lower()))
+    if level == "beginner" and terms:
+        words = ", ".join(t for t, _ in terms.most_common(3))
+        out.append({"kind": "note", "text": f"Key terms: {words}.", "source": 0, "quote": ""})
+    if level == "advanced":
+        out.append(
+            {"kind": "note", "text": "Go further: read the next section.", "source": 0, "quote": ""}
+        )
+    return {"blocks": out}
+
+
+# One Arabic-script letter per Latin letter (a stand-in's mapping, not a transliteration).
+_ARABIC_SCRIPT = dict(zip("abcdefghijklmnopqrstuvwxyz", "ابچدےفگہیجکلمنوپقرسٹؤووخیز", strict=True))
+
+
+def pseudo_translate(text: str, language: str) -> str:
+    """Arabic-script targets: lower-case words mapped letter by letter into Arabic script;
+    others: lower-case words reversed. Numbers, punctuation and capitalised words (names) stay."""
+    arabic = language.split("-")[0] in ("ur", "ar", "fa", "ps", "sd")
+
+    def word(match: re.Match[str]) -> str:
+        w = match.group(0)
+        if w[0].isupper() or not w.isascii():
+            return w
+        return "".join(_ARABIC_SCRIPT.get(c, c) for c in w) if arabic else w[::-1]
+
+    return re.sub(r"[A-Za-z]+", word, text)
+
+
+def translate_blocks(blocks: Sequence[dict[str, Any]], language: str) -> dict[str, Any]:
+    return {
+        "blocks": [
+            {
+                "kind": b["kind"],
+                "text": b["text"] if b["kind"] == "code" else pseudo_translate(b["text"], language),
+            }
+            for b in blocks
+        ]
     }

@@ -205,6 +205,24 @@ async def test_progress_routes(workers: SimpleNamespace) -> None:
     assert status == 200 and assert_is(learning.ProgressSummary, body).documents[0].readers == 1
 
 
+async def test_translate_and_plan(workers: SimpleNamespace) -> None:
+    ask = learning.TranslateRequest(text="Roots take up water.", target_language="ur")
+    status, body, headers = await workers.rag.call("POST", "/translate", ask)
+    done = assert_is(learning.TranslateResponse, body)
+    assert status == 200 and done.direction == "rtl" and not done.cached
+    assert_is(learning.Block, body["blocks"][0])
+    assert rag.CACHED_HEADER not in headers and int(headers[rag.USAGE_HEADER]) > 0
+    status, body, headers = await workers.rag.call("POST", "/translate", ask)
+    assert assert_is(learning.TranslateResponse, body).cached
+    assert headers[rag.CACHED_HEADER] == "true" and headers[rag.USAGE_HEADER] == "0"
+    status, body, _ = await workers.llm.call("POST", "/plan", llm.PlanRequest())
+    assert status == 200 and assert_is(llm.Plan, body).provider == "workers-ai"
+    status, body, _ = await workers.rag.call(
+        "POST", "/personalize", {"document_id": workers.document_id, "section": "Nowhere"}
+    )
+    assert status == 404
+
+
 async def test_llm_task(workers: SimpleNamespace) -> None:
     ask = llm.TaskRequest(
         task="extract_entities",
@@ -280,9 +298,12 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("POST", "/me/progress"),
         ("GET", "/users/{user_id}/progress"),
         ("GET", "/progress/summary"),
+        ("POST", "/personalize"),
+        ("POST", "/translate"),
     }
     assert routes(build_llm) == shared | {
         ("POST", "/generate"),
         ("POST", "/task"),
         ("POST", "/agent"),
+        ("POST", "/plan"),
     }

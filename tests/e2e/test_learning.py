@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from emulator.mesh import Mesh
@@ -167,3 +168,239 @@ async def test_a_tenant_tunes_its_limits_within_the_operators_ceilings(
         if w["route_class"] == "answer" and w["scope"] == "user"
     )
     assert answer_limit == 20 and other_tenant != school.tenant
+
+
+async def _tokens_used(c: httpx.AsyncClient, auth: dict[str, str]) -> int:
+    return int((await c.get("/v1/rate-limit/status", headers=auth)).json()["token_budget"]["used"])
+
+
+def _remaining(response: httpx.Response) -> int:
+    return int(response.headers["ratelimit-remaining"])
+
+
+async def test_personalize_caches_per_version_and_level_and_cites_the_original(
+    school: SimpleNamespace,
+) -> None:
+    c, student = school.client, school.student
+    await c.put("/v1/me/context", json={"level": "beginner"}, headers=student["auth"])
+    ask = {"document_id": school.doc, "section": "Plants > Photosynthesis"}
+    first = await c.post("/v1/personalize", json=ask, headers=student["auth"])
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["level"] == "beginner" and not body["cached"]  # from the reader's context
+    assert body["blocks"][0] == {
+        "kind": "heading",
+        "text": "## Photosynthesis",
+        "citations": [],
+        "grounded": True,
+    }
+    paragraph = next(b for b in body["blocks"] if b["kind"] == "paragraph")
+    assert paragraph["citations"] == [1]
+    citation = body["citations"][0]
+    assert CHAPTER[citation["char_start"] : citation["char_end"]] == citation["quote"]
+    assert any(b["kind"] == "note" and not b["grounded"] for b in body["blocks"])
+    assert "[1]" in body["content"] and "> **Note:**" in body["content"]
+    used = await _tokens_used(c, student["auth"])
+    assert used > 0 and body["usage"]["total_tokens"] > 0
+    left = _remaining(first)
+    again = await c.post("/v1/personalize", json=ask, headers=student["auth"])
+    assert again.json()["cached"] and again.json()["usage"]["total_tokens"] == 0
+    assert again.json()["content"] == body["content"]
+    assert await _tokens_used(c, student["auth"]) == used  # no tokens
+    status = (await c.get("/v1/rate-limit/status", headers=student["auth"])).json()
+    personal = next(
+        w for w in status["windows"] if w["route_class"] == "personalize" and w["scope"] == "user"
+    )
+    assert personal["used"] == 1 and left == 4  # the cached call gave its hit back
+    advanced = await c.post(
+        "/v1/personalize", json={**ask, "level": "advanced"}, headers=student["auth"]
+    )
+    assert not advanced.json()["cached"] and advanced.json()["level"] == "advanced"
+    # A new version of the document invalidates what was cached for the old one.
+    new = CHAPTER.replace("reflects green light", "reflects green and some yellow light")
+    replaced = await c.put(
+        f"/v1/documents/{school.doc}",
+        files={"file": ("plants.md", new.encode(), "text/markdown")},
+        headers=school.teacher["auth"],
+    )
+    assert replaced.status_code == 202, replaced.text
+    await wait_ready(c, school.teacher["auth"], school.doc)
+    fresh = await c.post("/v1/personalize", json=ask, headers=student["auth"])
+    assert fresh.status_code == 200 and not fresh.json()["cached"]
+    assert fresh.json()["version"] == 2
+    # Bad input.
+    for bad, status_code in (
+        ({**ask, "section": "Fungi"}, 404),
+        ({"document_id": school.private, "section": "Plants"}, 404),
+        ({**ask, "level": "expert"}, 422),
+        ({"document_id": school.doc, "section": ""}, 422),
+    ):
+        refused = await c.post("/v1/personalize", json=bad, headers=student["auth"])
+        assert refused.status_code == status_code, (bad, refused.text)
+
+
+async def test_translate_to_urdu_keeps_structure_caches_and_limits(
+    school: SimpleNamespace,
+) -> None:
+    c, student = school.client, school.student
+    ask = {"document_id": school.doc, "section": "Plants", "target_language": "ur"}
+    first = await c.post("/v1/translate", json=ask, headers=student["auth"])
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["direction"] == "rtl" and body["target_language"] == "ur"
+    kinds = [b["kind"] for b in body["blocks"]]
+    assert kinds[:2] == ["heading", "paragraph"] and kinds.count("heading") == 3
+    assert body["blocks"][0]["text"] == "# Plants"  # the marker kept; a name stays as written
+    assert body["blocks"][1]["text"] != "Plants make their own food."
+    assert "Plants make their own food." not in body["content"]
+    assert body["generated_by"]["model"] == "@cf/meta/m2m100-1.2b"
+    again = await c.post("/v1/translate", json=ask, headers=student["auth"])
+    assert again.json()["cached"] and again.json()["content"] == body["content"]
+    text = await c.post(
+        "/v1/translate",
+        json={"text": "The 3 roots drink water.", "target_language": "fr"},
+        headers=student["auth"],
+    )
+    assert text.json()["direction"] == "ltr" and "3" in text.json()["content"]
+    for bad in (
+        {"text": "hello", "target_language": "xx"},
+        {"text": "   ", "target_language": "ur"},
+        {"section": "Plants", "target_language": "ur"},
+        {"text": "word " * 3000, "target_language": "ur"},
+    ):
+        refused = await c.post("/v1/translate", json=bad, headers=student["auth"])
+        assert refused.status_code in (413, 422), (bad, refused.text)
+    hidden = await c.post(
+        "/v1/translate", json={**ask, "document_id": school.private}, headers=student["auth"]
+    )
+    assert hidden.status_code == 404
+    # 5 per user per day: the two translations so far count, the cached one and the refusals
+    # gave their hits back.
+    for n in range(3):
+        assert (
+            await c.post(
+                "/v1/translate",
+                json={"text": f"Leaves are green ({n}).", "target_language": "ar"},
+                headers=student["auth"],
+            )
+        ).status_code == 200
+    over = await c.post(
+        "/v1/translate",
+        json={"text": "Roots grow.", "target_language": "ar"},
+        headers=student["auth"],
+    )
+    assert over.status_code == 429 and over.headers["retry-after"]
+    assert over.json()["error"]["code"] == "rate_limited"
+
+
+class Translator:
+    """An OpenAI-compatible model answering the translate task; `mode` picks how."""
+
+    def __init__(self) -> None:
+        self.mode, self.calls = "untranslated", 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        import json
+
+        self.calls += 1
+        body = json.loads(request.content)
+        assert body["response_format"]["json_schema"]["name"] in (
+            "translate_blocks",
+            "personalize_section",
+        )
+        user = body["messages"][-1]["content"]
+        if body["response_format"]["json_schema"]["name"] == "personalize_section":
+            blocks = [
+                {
+                    "kind": "paragraph",
+                    "text": "Plants are purple.",
+                    "source": 1,
+                    "quote": "Plants are purple",
+                }
+            ]  # rests on nothing the section says
+        else:
+            blocks = json.loads(user.removeprefix("Blocks:\n"))
+            if self.mode == "translated":
+                blocks = [{**b, "text": b["text"].upper() + " (ur)"} for b in blocks]
+            elif self.mode == "truncated":
+                blocks = [{**b, "text": b["text"][:2]} for b in blocks]
+        content = json.dumps({"blocks": blocks})
+        return httpx.Response(
+            200,
+            json={
+                "id": "c",
+                "object": "chat.completion",
+                "model": "fake-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120},
+            },
+        )
+
+
+async def test_a_bad_model_translation_or_rewrite_is_refused_and_not_cached(
+    data_dir: Path, ai: Any
+) -> None:
+    from emulator.http import EmulatedHttp
+    from emulator.mesh import build_mesh
+    from tests.e2e.conftest import OPERATOR_TOKEN
+    from tests.e2e.identity import FAST_HASH
+
+    fake = Translator()
+    mesh = build_mesh(
+        data_dir,
+        operator_token=OPERATOR_TOKEN,
+        ai=ai,
+        http=EmulatedHttp(httpx.MockTransport(fake)),
+        vars={
+            **FAST_HASH,
+            "EDGERAG_LLM_PROVIDERS": "openai",
+            "OPENAI_API_KEY": "sk-fake",
+            "OPENAI_BASE_URL": "https://openai.fake",
+            "EDGERAG_OPENAI_MODEL": "fake-model",
+        },
+    )
+    async with client_for(mesh) as c:
+        _, admin = await new_tenant(c, "translations")
+        settings = await c.patch(
+            "/v1/settings", json={"translation_provider": "llm"}, headers=admin
+        )
+        assert settings.status_code == 200 and settings.json()["translation_provider"] == "llm"
+        ask = {"text": "Leaves make sugar.\n\n- Roots drink.", "target_language": "ur"}
+        for mode in ("untranslated", "truncated"):
+            fake.mode = mode
+            bad = await c.post("/v1/translate", json=ask, headers=admin)
+            assert bad.status_code == 502, (mode, bad.text)
+            assert bad.json()["error"]["code"] == "translation_invalid"
+        fake.mode = "translated"
+        good = await c.post("/v1/translate", json=ask, headers=admin)
+        assert good.status_code == 200 and not good.json()["cached"]  # failures were not cached
+        assert good.json()["generated_by"]["model"] == "fake-model"
+        assert [b["kind"] for b in good.json()["blocks"]] == ["paragraph", "list_item"]
+        calls = fake.calls
+        again = await c.post("/v1/translate", json=ask, headers=admin)
+        assert again.json()["cached"] and fake.calls == calls
+        upload = await c.post(
+            "/v1/documents",
+            files={"file": ("p.md", CHAPTER.encode(), "text/markdown")},
+            data={"title": "Plants"},
+            headers=admin,
+        )
+        doc = upload.json()["document_id"]
+        await wait_ready(c, admin, doc)
+        ask_rewrite = {"document_id": doc, "section": "Photosynthesis"}
+        rewrite = await c.post("/v1/personalize", json=ask_rewrite, headers=admin)
+        assert rewrite.status_code == 502, rewrite.text  # its one paragraph rests on nothing
+        assert rewrite.json()["error"]["code"] == "model_output_invalid"
+        retry = await c.post("/v1/personalize", json=ask_rewrite, headers=admin)
+        assert retry.status_code == 502  # nothing was cached
+        unnamed = await c.post(
+            "/v1/personalize", json={"document_id": doc, "section": ""}, headers=admin
+        )
+        assert unnamed.status_code == 422  # a section is named
+        await mesh.drain()

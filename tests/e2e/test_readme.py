@@ -26,7 +26,7 @@ from tests.e2e.devserver import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-SECTIONS = ("Try it", "Auth, roles and limits", "Tools and user context")
+SECTIONS = ("Try it", "Auth, roles and limits", "Tools and user context", "Learning features")
 MARK = "@@readme-command"
 GUARD_S = 900  # a hang guard for the whole script, not a timing assertion
 
@@ -206,6 +206,14 @@ def test_readme_commands_run_as_written(workdir: Path, dev_server: int) -> None:
     assert find(steps, "/v1/chat/sessions/$CHAT/messages")[0].json_values() == [
         ["search_knowledge_base", False]
     ]
+
+    # Learning section.
+    first, again = find(steps, "/v1/personalize")
+    assert first.json_values() == [["beginner", False, 1]] and again.json_values() == [[True, 0]]
+    assert find(steps, "/v1/translate")[0].json_values() == [["rtl", False]]
+    assert find(steps, "/v1/me/progress")[0].json_values() == [1]
+    assert find(steps, "/v1/users/$SAM/progress")[0].json_values() == [[1, 1]]
+    assert find(steps, "rate_limits")[0].json_values() == [{"limit": 3, "window_seconds": 86400}]
 
 
 def test_make_dev_passes_port_and_host() -> None:

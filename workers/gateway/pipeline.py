@@ -80,8 +80,11 @@ class GatewayApp(WorkerApp):
                 await budget.charge(db, held, state.usage_tokens or 0)
         if response.status == 200 and row.after is not None:
             await row.after(gw, request, response)
-        if row.refund_cached and db is not None and state.served_from_cache:
-            await ratelimit.refund(db, state.counted)  # served from the cache: free
+        # Served from the cache, or refused as a bad request (404, 413, 422): nothing was spent,
+        # so the day's few personalizations and translations are not used up.
+        refused = 400 <= response.status < 500 and response.status != 429
+        if row.refund_cached and db is not None and (state.served_from_cache or refused):
+            await ratelimit.refund(db, state.counted)
         return response
 
     def _limit_body(self, request: Request, row: Route) -> None:

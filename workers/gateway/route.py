@@ -56,7 +56,8 @@ class Route:
     status: int = 200
     paged: bool = False  # ?limit and ?cursor keyset pages
     multipart: bool = False  # also accepts multipart/form-data (a file and document options)
-    # A reply the Worker served from its cache (CACHED_HEADER) gives its rate-limit hit back.
+    # A reply the Worker served from its cache (CACHED_HEADER), or a 4xx refusal, gives its
+    # rate-limit hit back.
     refund_cached: bool = False
     # When the cost depends on the path (`POST /v1/tools/{name}`: each tool's own class).
     cost_of: Callable[[Mapping[str, str]], Cost] | None = None

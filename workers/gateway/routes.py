@@ -23,7 +23,15 @@ from gateway.models import (
 )
 from gateway.route import UPLOAD, Cost, Route
 from kernel.contracts import api
-from kernel.contracts.learning import Progress, ProgressSummary, ProgressUpdate
+from kernel.contracts.learning import (
+    PersonalizeRequest,
+    PersonalizeResponse,
+    Progress,
+    ProgressSummary,
+    ProgressUpdate,
+    TranslateRequest,
+    TranslateResponse,
+)
 from kernel.contracts.tools import TOOLS, AuditPage, UserContext, UserContextBody
 
 ADMIN = frozenset({"admin"})
@@ -150,6 +158,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/users/{user_id}/context", "A student's learning context (their"
           " teachers only)", "RAG", response_model=UserContext),
     # --- learning (issue 13) -----------------------------------------------------------------
+    Route("POST", "/v1/personalize", "A section rewritten for the reader's level, paragraphs"
+          " citing the original spans; cached per document version, section, level and model"
+          " (a cached reply costs no tokens and no rate limit)", "RAG", rate="personalize",
+          spends_tokens=True, refund_cached=True, request_model=PersonalizeRequest,
+          response_model=PersonalizeResponse),
+    Route("POST", "/v1/translate", "A section or text translated, structure kept (direction"
+          " rtl for right-to-left languages); cached per content, language and model", "RAG",
+          rate="translate", spends_tokens=True, refund_cached=True,
+          request_model=TranslateRequest, response_model=TranslateResponse),
     Route("GET", "/v1/me/progress", "The caller's reading progress: documents and sections"
           " read or completed, last read, questions asked", "RAG", response_model=Progress),
     Route("POST", "/v1/me/progress", "Record a section read ({document_id, section, completed})",

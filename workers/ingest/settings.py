@@ -31,7 +31,7 @@ LIMITS: dict[str, tuple[str, int]] = {
 }
 # Stored as JSON arrays; None = no narrowing / the built-in set.
 LISTS = ("llm_providers", "llm_models", "entity_types", "intent_labels")
-COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS, *LISTS)
+COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS, *LISTS, "translation_provider")
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,11 @@ class IngestSettings:
     llm_models: list[str] | None = None
     entity_types: list[dict[str, str]] | None = None
     intent_labels: list[dict[str, str]] | None = None
+    translation_provider: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
+            "translation_provider": self.translation_provider,
             "llm_providers": self.llm_providers,
             "llm_models": self.llm_models,
             "entity_types": self.entity_types,
@@ -82,6 +84,7 @@ def effective(b: Bindings, row: dict[str, Any]) -> IngestSettings:
         llm_models=_list(row.get("llm_models")),
         entity_types=_objects(row.get("entity_types")),
         intent_labels=_objects(row.get("intent_labels")),
+        translation_provider=row.get("translation_provider"),
     )
 
 

@@ -6,7 +6,14 @@ from typing import Any
 
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
-from kernel.contracts.llm import AgentRequest, GenerateRequest, TaskRequest, Usage
+from kernel.contracts.llm import (
+    AgentRequest,
+    GenerateRequest,
+    Plan,
+    PlanRequest,
+    TaskRequest,
+    Usage,
+)
 from kernel.domain.tenancy import scope_from_request
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
@@ -41,6 +48,18 @@ class Llm:
             _count_tokens(scope.tenant_id, done.model, done.usage)
         return json_response(done.model_dump())
 
+    async def plan(self, request: Request) -> Response:
+        """The provider and model the chain would try first now (configured, allowed by the
+        tenant, not cooling down): what cached model output is keyed on."""
+        ask = request.model(PlanRequest)
+        chain = ProviderRouter(
+            self.b, configured(self.b), providers=ask.providers, models=ask.models
+        )
+        for p in chain.chain:
+            if p.configured and chain.allows(p) and await chain.cooling_until(p.name) is None:
+                return json_response(Plan(provider=p.name, model=p.model).model_dump())
+        return json_response(Plan(provider="none", model="none").model_dump())
+
     async def task(self, request: Request) -> Response:
         scope = scope_from_request(request)
         done = await run_task(self.b, request.model(TaskRequest), scope.tenant_id)
@@ -67,6 +86,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/generate", llm.generate)
     router.add("POST", "/task", llm.task)
     router.add("POST", "/agent", llm.agent)
+    router.add("POST", "/plan", llm.plan)
 
     async def providers() -> dict[str, Any]:
         chain = ProviderRouter(bindings, configured(bindings))

@@ -16,6 +16,7 @@ from typing import Any
 
 from kernel.bindings.env import Bindings
 from kernel.contracts.llm import ProviderAttempt, TaskRequest, TaskResponse, Usage
+from kernel.domain.prompt_format import format_grounded_prompt
 from kernel.runtime.errors import UpstreamError
 from kernel.runtime.logs import log
 from llm.providers import configured
@@ -93,10 +94,105 @@ def _tags_prompt(request: TaskRequest) -> tuple[str, dict[str, Any], str]:
     return system, TAGS_SCHEMA, "tags"
 
 
+BLOCK_KINDS = ["heading", "paragraph", "list_item", "code", "note"]
+PERSONALIZE_SCHEMA: dict[str, Any] = {
+    "title": "personalize_section",
+    "description": "The section rewritten for the reader, block by block.",
+    "type": "object",
+    "properties": {
+        "blocks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": BLOCK_KINDS},
+                    "text": {"type": "string"},
+                    "source": {
+                        "type": "integer",
+                        "description": "The source a paragraph's fact comes from; 0 otherwise.",
+                    },
+                    "quote": {
+                        "type": "string",
+                        "description": "The words of that source it rests on, copied exactly; '' otherwise.",
+                    },
+                },
+                "required": ["kind", "text", "source", "quote"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["blocks"],
+    "additionalProperties": False,
+}
+TRANSLATE_SCHEMA: dict[str, Any] = {
+    "title": "translate_blocks",
+    "description": "The blocks translated, one for one, in order.",
+    "type": "object",
+    "properties": {
+        "blocks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": BLOCK_KINDS},
+                    "text": {"type": "string"},
+                },
+                "required": ["kind", "text"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["blocks"],
+    "additionalProperties": False,
+}
+LEVELS = {
+    "beginner": "a beginner: plain words, short sentences, and a note defining each technical term",
+    "intermediate": "an intermediate reader: clear and precise, terms kept",
+    "advanced": "an advanced reader: concise, the technical depth kept, and a note pointing to"
+    " what to study next",
+}
+
+
+def _personalize_prompt(request: TaskRequest) -> tuple[str, dict[str, Any], str]:
+    system = (
+        "You rewrite a textbook section for "
+        f"{LEVELS[request.level or 'intermediate']}. Keep every heading, list item and code "
+        "block exactly as written (kinds heading, list_item, code). Rewrite each paragraph for "
+        "the reader (kind paragraph): a paragraph that states a fact from the sources gives the "
+        "source number and the exact words of that source it rests on. Explanations the sources "
+        f"do not contain are kind note. {UNTRUSTED}"
+    )
+    return system, PERSONALIZE_SCHEMA, "blocks"
+
+
+def _translate_prompt(request: TaskRequest) -> tuple[str, dict[str, Any], str]:
+    system = (
+        f"You translate teaching material into {request.language} for students: natural and "
+        "educational, not word for word. Return one block per input block, same kind, same "
+        "order. Keep code blocks unchanged, and keep numbers, formulas and proper names as "
+        f"written. {UNTRUSTED}"
+    )
+    return system, TRANSLATE_SCHEMA, "blocks"
+
+
 PROMPTS: dict[str, Callable[[TaskRequest], tuple[str, dict[str, Any], str]]] = {
     "extract_entities": _entities_prompt,
     "tag_document": _tags_prompt,
+    "personalize": _personalize_prompt,
+    "translate": _translate_prompt,
 }
+
+
+def user_message(request: TaskRequest) -> str:
+    if request.task == "personalize":
+        sources = [s.text for s in sorted(request.sources, key=lambda s: s.n)]
+        return format_grounded_prompt(
+            sources, f"Rewrite this section for a {request.level} reader."
+        )
+    if request.task == "translate":
+        blocks = [b.model_dump() for b in request.blocks]
+        return f"Blocks:\n{json.dumps(blocks, ensure_ascii=False)}"
+    return f"Text:\n{request.text}"
 
 
 def read_object(structured: Any, text: str, key: str) -> dict[str, Any] | None:
@@ -121,7 +217,7 @@ async def run_task(b: Bindings, request: TaskRequest, tenant: str) -> TaskRespon
         return f"{system} Reply with only a JSON object of this schema: {json.dumps(schema)}"
 
     router = Router(b, configured(b), providers=request.providers, models=request.models)
-    messages = [{"role": "user", "content": f"Text:\n{request.text}"}]
+    messages = [{"role": "user", "content": user_message(request)}]
     routed = await router.complete(tenant, prompt, messages, request.max_tokens, schema)
     done = routed.completion
     output = read_object(done.structured, done.text, key)

@@ -120,5 +120,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/me/progress", learning.post_my_progress)
     router.add("GET", "/users/{user_id}/progress", learning.get_user_progress)
     router.add("GET", "/progress/summary", learning.get_summary)
+    router.add("POST", "/personalize", learning.personalize)
+    router.add("POST", "/translate", learning.translate)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

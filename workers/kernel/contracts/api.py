@@ -234,6 +234,9 @@ class TenantSettings(Strict):
     # to the built-in ones; classify_intent uses the labels instead of the default set).
     entity_types: list[EntityType] | None = Field(default=None, min_length=1, max_length=10)
     intent_labels: list[IntentLabel] | None = Field(default=None, min_length=2, max_length=30)
+    # Who translates sections (POST /v1/translate): Workers AI's m2m100, or the model layer
+    # (the tenant's providers). None: the deployment's EDGERAG_TRANSLATION_PROVIDER.
+    translation_provider: Literal["workers-ai", "llm"] | None = None
 
     @field_validator("llm_providers", "llm_models")
     @classmethod

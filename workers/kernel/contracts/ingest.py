@@ -134,6 +134,9 @@ class EffectiveSettings(BaseModel):
     max_chunks: int
     llm_providers: list[str] | None = None  # None: the deployment's whole chain
     llm_models: list[str] | None = None
+    entity_types: list[dict[str, str]] | None = None  # None: the built-in types only
+    intent_labels: list[dict[str, str]] | None = None  # None: the default intent set
+    translation_provider: str | None = None  # None: EDGERAG_TRANSLATION_PROVIDER
 
 
 class JobRef(BaseModel):

@@ -1,12 +1,12 @@
-"""Learning features' public models: reading progress (issue 13)."""
+"""Learning features' public models: progress, personalized and translated sections (issue 13)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from kernel.contracts.api import OptionalLabel, Strict
+from kernel.contracts.api import Citation, GeneratedBy, Label, OptionalLabel, Strict
 
 SectionPath = Annotated[str, Field(max_length=1024)]
 
@@ -53,3 +53,107 @@ class ProgressSummary(BaseModel):
     documents: list[DocumentReaders]
     learners_asking: int
     questions_asked: int
+
+
+# --- personalize and translate --------------------------------------------------------------
+DocumentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Level = Literal["beginner", "intermediate", "advanced"]
+# The languages a translation may target (BCP-47 primary tags); right-to-left ones below.
+LANGUAGES = frozenset(
+    [
+        "ar",
+        "bn",
+        "de",
+        "en",
+        "es",
+        "fa",
+        "fr",
+        "he",
+        "hi",
+        "id",
+        "it",
+        "ja",
+        "ko",
+        "nl",
+        "pl",
+        "ps",
+        "pt",
+        "ru",
+        "sw",
+        "tr",
+        "ur",
+        "vi",
+        "zh",
+    ]
+)
+RTL = frozenset({"ar", "fa", "he", "ps", "ur"})
+
+
+class PersonalizeRequest(Strict):
+    document_id: DocumentId
+    # A heading or heading path; None: the whole document (within the token limit).
+    section: Annotated[Label, Field(max_length=1024)] | None = None
+    level: Level | None = None  # None: the reader's context, else intermediate
+
+
+class Block(BaseModel):
+    kind: Literal["heading", "paragraph", "list_item", "code", "note"]
+    text: str
+    citations: list[int] = Field(default_factory=list)  # numbers into `citations`
+    grounded: bool = True  # False: a note the document does not state (a definition, a pointer)
+
+
+class SectionRef(BaseModel):
+    path: list[str]
+    char_start: int
+    char_end: int
+
+
+class PersonalizeResponse(BaseModel):
+    document_id: str
+    version: int
+    section: SectionRef
+    level: str
+    content: str  # Markdown: the blocks rendered, paragraphs with [n] markers, notes as quotes
+    blocks: list[Block]
+    citations: list[Citation]
+    dropped_blocks: int = 0  # blocks the verifier refused (not shown)
+    cached: bool = False
+    generated_by: GeneratedBy | None = None
+    usage: dict[str, int]
+
+
+class TranslateRequest(Strict):
+    document_id: DocumentId | None = None
+    section: Annotated[Label, Field(max_length=1024)] | None = None
+    text: str | None = Field(default=None, min_length=1, max_length=20_000)
+    target_language: Annotated[str, Field(min_length=2, max_length=35)]
+
+    @model_validator(mode="after")
+    def one_source(self) -> TranslateRequest:
+        if (self.document_id is None) == (self.text is None):
+            raise ValueError("send exactly one of `document_id` (and `section`) or `text`")
+        if self.section is not None and self.document_id is None:
+            raise ValueError("`section` needs `document_id`")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is empty after removing whitespace")
+        primary = self.target_language.split("-")[0].lower()
+        if primary not in LANGUAGES:
+            raise ValueError(
+                f"target_language: {self.target_language!r} is not supported; one of"
+                f" {', '.join(sorted(LANGUAGES))} (BCP-47, e.g. ur or ur-PK)"
+            )
+        return self
+
+
+class TranslateResponse(BaseModel):
+    target_language: str
+    direction: Literal["ltr", "rtl"]
+    content: str
+    blocks: list[Block]
+    source: SectionRef | None = None
+    document_id: str | None = None
+    version: int | None = None
+    cached: bool = False
+    generated_by: GeneratedBy | None = None
+    usage: dict[str, int]

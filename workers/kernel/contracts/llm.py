@@ -23,6 +23,8 @@ __all__ = [
     "GenerateRequest",
     "GenerateResponse",
     "GeneratedClaim",
+    "Plan",
+    "PlanRequest",
     "ProviderAttempt",
     "Source",
     "StreamClaim",
@@ -146,15 +148,26 @@ class TaskType(Strict):
     description: str = Field(min_length=1, max_length=300)
 
 
+class TextBlock(Strict):
+    """One block of a section: a heading, paragraph, list item or code block, as written."""
+
+    kind: Literal["heading", "paragraph", "list_item", "code", "note"]
+    text: str = Field(max_length=20_000)
+
+
 class TaskRequest(Strict):
     """`POST /task`: one structured-output job over `text` (the model's reply is an object of
     the task's schema, `llm.tasks`). The caller checks the object against the text."""
 
-    task: Literal["extract_entities", "tag_document"]
-    text: str = Field(min_length=1, max_length=40_000)
+    task: Literal["extract_entities", "tag_document", "personalize", "translate"]
+    text: str = Field(default="", max_length=40_000)  # extract_entities, tag_document
     types: list[TaskType] = Field(default_factory=list, max_length=30)  # entity types
     max_items: int = Field(default=10, ge=1, le=100)  # tags to suggest
-    max_tokens: int = Field(default=600, ge=16, le=2048)
+    sources: list[Source] = Field(default_factory=list, max_length=60)  # personalize
+    level: Literal["beginner", "intermediate", "advanced"] | None = None  # personalize
+    blocks: list[TextBlock] = Field(default_factory=list, max_length=200)  # translate
+    language: str | None = Field(default=None, max_length=35)  # translate: BCP-47
+    max_tokens: int = Field(default=600, ge=16, le=4000)
     providers: list[str] | None = Field(default=None, max_length=10)
     models: list[str] | None = Field(default=None, max_length=20)
 
@@ -212,3 +225,14 @@ class AgentResponse(BaseModel):
         default_factory=lambda: Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
     )
     tried: list[ProviderAttempt] = Field(default_factory=list)
+
+
+# --- /plan: which provider and model would answer now (cache keys name the model) -------------
+class PlanRequest(Strict):
+    providers: list[str] | None = Field(default=None, max_length=10)
+    models: list[str] | None = Field(default=None, max_length=20)
+
+
+class Plan(BaseModel):
+    provider: str  # "none": nobody can answer now
+    model: str

@@ -60,15 +60,29 @@ INTENT_TEMPERATURE = 0.05  # softmax over cosine similarities: MiniLM/bge cosine
 async def _document_hits(box: Toolbox, args: SummarizeArgs, caller: Caller) -> list[SearchHit]:
     """The live version's chunks (of one section), in order, sampled evenly to the budget."""
     assert args.document_id is not None
-    document = await ingest_get(box, caller, f"/documents/{args.document_id}")  # authorizes
+    _, _, hits = await section_hits(box, caller, args.document_id, args.section)
+    return sample(hits, SUMMARY_TOKEN_BUDGET)
+
+
+async def section_hits(
+    box: Toolbox, caller: Caller, document_id: str, section: str | None
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[SearchHit]]:
+    """(the document, the section or None, the live version's chunks of it in order): each
+    chunk cut to the section and to where the previous one ended, so together they are the
+    section's text once, and every citation into them is a span of the stored text."""
+    document = await ingest_get(box, caller, f"/documents/{document_id}")  # authorizes
     span = (0, 1 << 62)
-    if args.section is not None:
-        found = await ingest_get(
-            box,
-            caller,
-            f"/documents/{args.document_id}/sections?section={_q(args.section)}&max_chars=1",
-        )
-        span = (found["section"]["char_start"], found["section"]["char_end"])
+    found: dict[str, Any] | None = None
+    if section is not None:
+        found = (
+            await ingest_get(
+                box,
+                caller,
+                f"/documents/{document_id}/sections?section={_q(section)}&max_chars=1",
+            )
+        )["section"]
+        assert found is not None
+        span = (found["char_start"], found["char_end"])
     rows = (
         await box.db(caller).execute(
             "SELECT vc.chunk_id, vc.char_start, vc.char_end, vc.page, vc.heading_path, c.text"
@@ -77,19 +91,24 @@ async def _document_hits(box: Toolbox, args: SummarizeArgs, caller: Caller) -> l
             " JOIN chunks c ON c.tenant_id = vc.tenant_id AND c.id = vc.chunk_id"
             " WHERE vc.tenant_id = ?1 AND vc.document_id = ?2 AND d.deleted_at IS NULL"
             " AND vc.char_end > ?3 AND vc.char_start < ?4 ORDER BY vc.position",
-            (args.document_id, span[0], span[1]),
+            (document_id, span[0], span[1]),
         )
     ).rows
     hits = []
+    previous_end = span[0]
     for r in rows:
         # A chunk that straddles the section's edge is cut to it: nothing outside is cited.
-        start, end = max(int(r["char_start"]), span[0]), min(int(r["char_end"]), span[1])
+        start = max(int(r["char_start"]), span[0], previous_end)
+        end = min(int(r["char_end"]), span[1])
+        if end <= start:
+            continue
+        previous_end = end
         offset = start - int(r["char_start"])
         text = str(r["text"])[offset : offset + end - start]
         if text.strip():
             hits.append(
                 SearchHit(
-                    document_id=args.document_id,
+                    document_id=document_id,
                     version=int(document["live_version"]),
                     title=str(document["title"]),
                     heading_path=json.loads(str(r["heading_path"])),
@@ -102,7 +121,7 @@ async def _document_hits(box: Toolbox, args: SummarizeArgs, caller: Caller) -> l
                     char_end=end,
                 )
             )
-    return sample(hits, SUMMARY_TOKEN_BUDGET)
+    return document, found, hits
 
 
 def sample(hits: list[SearchHit], budget: int) -> list[SearchHit]:
