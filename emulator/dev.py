@@ -9,9 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import importlib.util
 import os
 import re
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -168,7 +175,8 @@ async def _plain(send: Any, status: int, body: bytes) -> None:
 
 
 MODEL_SETTING = re.compile(
-    r"^(EDGERAG_LLM_PROVIDERS|(ANTHROPIC|DEDALUS|OPENAI)_(API_KEY|BASE_URL)"
+    r"^(EDGERAG_LLM_PROVIDERS|EDGERAG_TTS_PROVIDERS|EDGERAG_PIPER_URL"
+    r"|(ANTHROPIC|DEDALUS|OPENAI)_(API_KEY|BASE_URL)"
     r"|EDGERAG_(WORKERS_AI|ANTHROPIC|DEDALUS|OPENAI)_(MODEL|TIMEOUT_S))$"
 )
 
@@ -196,6 +204,43 @@ def model_settings(dev_vars: Path) -> dict[str, str]:
     return {k: v for k, v in merged.items() if MODEL_SETTING.match(k)}
 
 
+def start_piper(settings: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """Text to speech locally: Piper as a separate process on a free loopback port, unless
+    EDGERAG_TTS_PROVIDERS is set (e.g. `none`, or a Piper of your own at EDGERAG_PIPER_URL) or
+    the piper wheels are not installed (`make dev` installs them)."""
+    if "EDGERAG_TTS_PROVIDERS" in settings or importlib.util.find_spec("piper") is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator.piper_server", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # the voice loads in about a second
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                return None
+            time.sleep(0.1)
+    settings.update(EDGERAG_TTS_PROVIDERS="piper", EDGERAG_PIPER_URL=url)
+    return process
+
+
+def _die_with_parent() -> None:
+    # Linux: the Piper process gets SIGTERM when the dev server dies, even by SIGKILL.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def main() -> None:
     import uvicorn
 
@@ -208,6 +253,9 @@ def main() -> None:
     _lock = hold_data_dir(data_dir)  # held until the process exits
     token, source = operator_token(data_dir)
     settings = model_settings(Path.cwd() / ".dev.vars")
+    piper = start_piper(settings)
+    if settings.get("EDGERAG_TTS_PROVIDERS", "").lower() == "none":
+        settings.pop("EDGERAG_TTS_PROVIDERS")
     mesh = build_mesh(data_dir, operator_token=token, vars=settings)
     print(f"edgerag: data in {data_dir}", flush=True)
     print(f"edgerag: operator token ({source}): {token}", flush=True)
@@ -215,6 +263,12 @@ def main() -> None:
         print(f"edgerag: access-token keys in {data_dir / 'jwt_keys.json'}", flush=True)
     chain = settings.get("EDGERAG_LLM_PROVIDERS", "workers-ai (the local stand-in)")
     print(f"edgerag: model providers: {chain}  (.dev.vars or the environment)", flush=True)
+    speech = (
+        f"piper at {settings['EDGERAG_PIPER_URL']}"
+        if piper
+        else settings.get("EDGERAG_TTS_PROVIDERS", "not enabled")
+    )
+    print(f"edgerag: text to speech: {speech}", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
     crons = ", ".join(f"{w} {c.expression!r}" for w, cs in mesh.triggers.items() for c in cs)
     print(f"edgerag: cron triggers (fired at start, then on schedule, UTC): {crons}", flush=True)

@@ -47,7 +47,7 @@ BINDINGS: dict[str, tuple[str, ...]] = {
     "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
     "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"),
     "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND"),
-    "llm": ("AI", "KV", "DB", "HTTP"),
+    "llm": ("AI", "KV", "DB", "HTTP", "R2"),
 }
 
 

@@ -223,6 +223,16 @@ async def test_translate_and_plan(workers: SimpleNamespace) -> None:
     assert status == 404
 
 
+async def test_tts_routes_say_when_speech_is_not_enabled(workers: SimpleNamespace) -> None:
+    # The contract mesh configures no speech provider: both hops answer 501 in the error shape.
+    status, body, _ = await workers.llm.call("POST", "/tts", learning.SpeakRequest(text="Hi"))
+    assert status == 501 and body["error"]["code"] == "not_enabled"
+    status, body, _ = await workers.rag.call("POST", "/tts", learning.TtsRequest(text="Hi"))
+    assert status == 501 and body["error"]["code"] == "not_enabled"
+    status, body, _ = await workers.llm.call("POST", "/tts", {"text": "<b>x</b>"})
+    assert status == 422
+
+
 async def test_llm_task(workers: SimpleNamespace) -> None:
     ask = llm.TaskRequest(
         task="extract_entities",
@@ -300,10 +310,12 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("GET", "/progress/summary"),
         ("POST", "/personalize"),
         ("POST", "/translate"),
+        ("POST", "/tts"),
     }
     assert routes(build_llm) == shared | {
         ("POST", "/generate"),
         ("POST", "/task"),
         ("POST", "/agent"),
         ("POST", "/plan"),
+        ("POST", "/tts"),
     }

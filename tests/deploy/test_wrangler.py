@@ -43,7 +43,7 @@ BINDINGS = {
     "gateway": {"DB", "KV", "RAG", "INGEST", "LLM"},
     "rag": {"DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"},
     "ingest": {"DB", "R2", "VECTORIZE", "AI", "SELF"},  # SELF: long documents continue there
-    "llm": {"AI", "KV", "DB"},
+    "llm": {"AI", "KV", "DB", "R2"},
 }
 # Cron triggers per Worker; ingest sweeps jobs whose lease expired after a crash.
 CRONS = {"ingest": ["*/2 * * * *"]}

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,9 @@ def test_readme_commands_run_as_written(workdir: Path, dev_server: int) -> None:
     assert find(steps, "/v1/me/progress")[0].json_values() == [1]
     assert find(steps, "/v1/users/$SAM/progress")[0].json_values() == [[1, 1]]
     assert find(steps, "rate_limits")[0].json_values() == [{"limit": 3, "window_seconds": 86400}]
+    assert find(steps, "/v1/tts")[0].output.strip() == "audio/wav"
+    with wave.open(str(workdir / "speech.wav")) as speech:  # real, playable speech
+        assert speech.getnframes() / speech.getframerate() > 2 and speech.getnchannels() == 1
 
 
 def test_make_dev_passes_port_and_host() -> None:

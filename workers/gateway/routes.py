@@ -31,6 +31,7 @@ from kernel.contracts.learning import (
     ProgressUpdate,
     TranslateRequest,
     TranslateResponse,
+    TtsRequest,
 )
 from kernel.contracts.tools import TOOLS, AuditPage, UserContext, UserContextBody
 
@@ -167,6 +168,10 @@ ROUTES: tuple[Route, ...] = (
           " rtl for right-to-left languages); cached per content, language and model", "RAG",
           rate="translate", spends_tokens=True, refund_cached=True,
           request_model=TranslateRequest, response_model=TranslateResponse),
+    Route("POST", "/v1/tts", "Speech for {text} or {message_id} (one of your chat messages):"
+          " audio/wav (Piper) or audio/mpeg (Workers AI melotts), chunked with stream=true;"
+          " cached in R2; 501 not_enabled when no speech provider is configured", "RAG",
+          rate="tts", refund_cached=True, body_limit=64 * 1024, request_model=TtsRequest),
     Route("GET", "/v1/me/progress", "The caller's reading progress: documents and sections"
           " read or completed, last read, questions asked", "RAG", response_model=Progress),
     Route("POST", "/v1/me/progress", "Record a section read ({document_id, section, completed})",

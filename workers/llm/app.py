@@ -6,6 +6,7 @@ from typing import Any
 
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
+from kernel.contracts.learning import SpeakRequest
 from kernel.contracts.llm import (
     AgentRequest,
     GenerateRequest,
@@ -14,12 +15,14 @@ from kernel.contracts.llm import (
     TaskRequest,
     Usage,
 )
+from kernel.contracts.rag import CACHED_HEADER
 from kernel.domain.tenancy import scope_from_request
 from kernel.runtime import sse
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
+from llm import speech
 from llm.agent import agent_step
 from llm.generation import generate_grounded, stream_grounded
 from llm.providers import configured
@@ -60,6 +63,19 @@ class Llm:
                 return json_response(Plan(provider=p.name, model=p.model).model_dump())
         return json_response(Plan(provider="none", model="none").model_dump())
 
+    async def tts(self, request: Request) -> Response:
+        """Audio for the text (llm.speech): the bytes, their type, and whether R2 had them."""
+        scope = scope_from_request(request)
+        ask = request.model(SpeakRequest)
+        spoken = await speech.synthesize(self.b, scope, ask.text, ask.voice, ask.format)
+        headers = {
+            "content-type": spoken.content_type,
+            "x-edgerag-tts": f"{spoken.provider};{spoken.model};{spoken.voice}",
+        }
+        if spoken.cached:
+            headers[CACHED_HEADER] = "true"
+        return Response(status=200, headers=headers, body=spoken.audio)
+
     async def task(self, request: Request) -> Response:
         scope = scope_from_request(request)
         done = await run_task(self.b, request.model(TaskRequest), scope.tenant_id)
@@ -87,10 +103,14 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/task", llm.task)
     router.add("POST", "/agent", llm.agent)
     router.add("POST", "/plan", llm.plan)
+    router.add("POST", "/tts", llm.tts)
 
     async def providers() -> dict[str, Any]:
         chain = ProviderRouter(bindings, configured(bindings))
-        return {"providers": [await chain.describe(p) for p in chain.chain]}
+        return {
+            "providers": [await chain.describe(p) for p in chain.chain],
+            "speech": speech.describe(bindings),
+        }
 
     add_internal_routes(router, bindings, providers)
     return WorkerApp("llm", router)

@@ -122,5 +122,6 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("GET", "/progress/summary", learning.get_summary)
     router.add("POST", "/personalize", learning.personalize)
     router.add("POST", "/translate", learning.translate)
+    router.add("POST", "/tts", learning.tts)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

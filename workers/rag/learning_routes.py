@@ -3,20 +3,26 @@ reading progress (questions asked are counted where answers are made)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from kernel.bindings.env import Bindings
+from kernel.bindings.services import PRINCIPAL_HEADER, call, upstream_error
 from kernel.contracts.learning import (
+    MAX_TTS_CHARS,
     PersonalizeRequest,
     Progress,
     ProgressSummary,
     ProgressUpdate,
+    SpeakRequest,
     TranslateRequest,
+    TtsRequest,
 )
 from kernel.contracts.rag import CACHED_HEADER
 from kernel.domain.paging import only_params
-from kernel.domain.tenancy import tenant_db
-from kernel.runtime.errors import BadRequest
+from kernel.domain.tenancy import TenantDB, tenant_db
+from kernel.runtime.errors import BadRequest, NotFound, ValidationFailed
 from kernel.runtime.http import Request, Response, json_response
 from rag import learning, progress
 from rag.replies import spent
@@ -49,6 +55,56 @@ class LearningRoutes:
         provider = str(chosen or self.b.var("EDGERAG_TRANSLATION_PROVIDER") or "workers-ai")
         reply, cached = await learning.translate(self.tools.toolbox(db), caller, ask, provider)
         return _reply(reply.model_dump(), cached, caller.spent)
+
+    async def tts(self, request: Request) -> Response:
+        """Speech for a text or one of the caller's chat messages, from the llm Worker."""
+        db = tenant_db(self.b, request)
+        ask = request.model(TtsRequest)
+        text = ask.text or await self._message_text(db, request, ask.message_id or "")
+        speak = SpeakRequest.model_validate(
+            {"text": text, "voice": ask.voice, "format": ask.format}, strict=False
+        )
+        reply = await call(
+            self.b.service("LLM"),
+            "POST",
+            "/tts",
+            request_id=request.request_id,
+            tenant_id=db.scope.tenant_id,
+            payload=speak.model_dump(exclude_none=True),
+        )
+        if reply.status != 200:
+            raise upstream_error(reply, "llm Worker")
+        headers = {
+            k: v
+            for k, v in reply.headers.items()
+            if k in ("content-type", "x-edgerag-tts", CACHED_HEADER)
+        }
+        headers["content-disposition"] = f'inline; filename="speech.{ask.format}"'
+        headers["x-speech-cache"] = "hit" if reply.headers.get(CACHED_HEADER) == "true" else "miss"
+        response = Response(status=200, headers=headers, body=b"" if ask.stream else reply.body)
+        if ask.stream:
+            response.stream = _chunks(reply.body)
+        return spent(response, 0)
+
+    async def _message_text(self, db: TenantDB, request: Request, message_id: str) -> str:
+        session_id, seq = message_id.split(":")
+        owner = request.header(PRINCIPAL_HEADER) or ""
+        rows = (
+            await db.execute(
+                "SELECT m.content FROM chat_messages m JOIN chat_sessions s"
+                " ON s.tenant_id = m.tenant_id AND s.id = m.session_id"
+                " WHERE m.tenant_id = ?1 AND m.session_id = ?2 AND m.seq = ?3 AND s.owner_id = ?4",
+                (session_id, int(seq), owner),
+            )
+        ).rows
+        if not rows or not owner:
+            raise NotFound(f"message {message_id} not found")
+        # What a reader hears: the sentences, without citation markers or markup.
+        text = re.sub(r"\s*\[\d+\]", "", str(rows[0]["content"]))
+        text = re.sub(r"<[^>]*>", " ", text).strip()
+        if not text:
+            raise ValidationFailed("message_id: the message has no text to speak")
+        return text[: 8 * MAX_TTS_CHARS]
 
     async def get_my_progress(self, request: Request) -> Response:
         only_params(request.query)
@@ -99,3 +155,8 @@ def _reply(body: dict[str, object], cached: bool, tokens: int) -> Response:
     if cached:  # the gateway gives the rate-limit hit back: a cached section is free
         response.headers[CACHED_HEADER] = "true"
     return response
+
+
+async def _chunks(audio: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(audio), size):
+        yield audio[start : start + size]

@@ -45,6 +45,8 @@ class HealthReport(BaseModel):
     bindings: dict[str, str]  # binding name -> adapter kind
     models: dict[str, ModelInfo] | None = None  # only Workers with an AI binding
     providers: list[ProviderHealth] | None = None  # the llm Worker's model provider chain
+    # The llm Worker's text-to-speech providers ([] = not enabled: POST /v1/tts is a 501).
+    speech: list[dict[str, Any]] | None = None
 
 
 def build_health_report(bindings: Bindings) -> HealthReport:

@@ -45,7 +45,11 @@ class CloudflareService:
         try:
             response = await self._binding.fetch(self._origin + path, **kwargs)
             headers = {str(k).lower(): str(v) for k, v in response.headers.items()}
-            if headers.get("content-type", "").startswith("text/event-stream"):
+            # Streams cross the binding as streams: server-sent events, and chunked audio.
+            kind = headers.get("content-type", "")
+            if kind.startswith("text/event-stream") or (
+                kind.startswith("audio/") and "content-length" not in headers
+            ):
                 return ServiceResponse(
                     int(response.status), headers, b"", _read_js_stream(response)
                 )
@@ -107,16 +111,20 @@ async def call(
         )
 
 
+# Response headers a Worker's reply keeps on its way to the client (all others stay inside).
+RELAYED = ("content-type", "retry-after", "allow", "content-disposition", "x-speech-cache")
+
+
 def relay(upstream: ServiceResponse) -> Response:
     """Pass a Worker's response through unchanged (errors are already in the one shape)."""
     if upstream.stream is not None:
         headers = {
-            k: v for k, v in upstream.headers.items() if k in ("content-type", "cache-control")
+            k: v
+            for k, v in upstream.headers.items()
+            if k in ("content-type", "cache-control", "content-disposition", "x-speech-cache")
         }
         return Response(status=upstream.status, headers=headers, stream=upstream.stream)
-    keep = {
-        k: v for k, v in upstream.headers.items() if k in ("content-type", "retry-after", "allow")
-    }
+    keep = {k: v for k, v in upstream.headers.items() if k in RELAYED}
     return Response(status=upstream.status, body=upstream.body, headers=keep)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from kernel.contracts.api import Citation, GeneratedBy, Label, OptionalLabel, Strict
+from kernel.contracts.api import Citation, GeneratedBy, Label, LabelText, OptionalLabel, Strict
 
 SectionPath = Annotated[str, Field(max_length=1024)]
 
@@ -157,3 +158,46 @@ class TranslateResponse(BaseModel):
     cached: bool = False
     generated_by: GeneratedBy | None = None
     usage: dict[str, int]
+
+
+# --- text to speech -----------------------------------------------------------------------------
+MAX_TTS_CHARS = 1000
+_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?][^>]*>|&[A-Za-z]+;|&#\d+;")
+
+
+def _speakable(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("empty after removing whitespace")
+    if _MARKUP.search(value):
+        raise ValueError("markup (SSML, HTML tags or entities) is not accepted: send plain text")
+    return value
+
+
+class TtsRequest(Strict):
+    """`POST /v1/tts`: plain text, or one of the caller's chat messages ("<session_id>:<seq>",
+    as `GET /v1/chat/sessions/{id}` numbers them)."""
+
+    text: (
+        Annotated[LabelText, AfterValidator(_speakable), Field(max_length=MAX_TTS_CHARS)] | None
+    ) = None
+    message_id: Annotated[str, Field(pattern=r"^s_[0-9a-f]{24}:[1-9][0-9]{0,6}$")] | None = None
+    voice: (
+        Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] | None
+    ) = None
+    format: Literal["wav", "mp3", "ogg"] = "wav"
+    stream: bool = False
+
+    @model_validator(mode="after")
+    def one_source(self) -> TtsRequest:
+        if (self.text is None) == (self.message_id is None):
+            raise ValueError("send exactly one of `text` or `message_id`")
+        return self
+
+
+class SpeakRequest(Strict):
+    """The llm Worker's `POST /tts` (internal): the text to speak, already resolved."""
+
+    text: Annotated[LabelText, AfterValidator(_speakable), Field(max_length=8 * MAX_TTS_CHARS)]
+    voice: str | None = None
+    format: Literal["wav", "mp3", "ogg"] = "wav"
