@@ -16,6 +16,7 @@ from emulator.mesh import Mesh
 from tests.e2e.conftest import client_for, new_tenant, wait_ready
 from tests.e2e.identity import OPERATOR, add_user, tuned_mesh
 
+LESSON_PDF = (Path(__file__).resolve().parents[2] / "examples" / "lesson.pdf").read_bytes()
 CHAPTER = (
     "# Plants\n\nPlants make their own food.\n\n"
     "## Photosynthesis\n\nChlorophyll absorbs red and blue light and reflects green light.\n\n"
@@ -116,6 +117,41 @@ async def test_progress_as_the_student_their_teacher_another_student_and_an_admi
         bad = await c.post("/v1/me/progress", json=body, headers=student["auth"])
         assert bad.status_code == status, (body, bad.text)
     assert (await c.get("/v1/me/progress", headers=school.other["auth"])).json()["documents"] == []
+
+
+async def test_a_page_range_is_a_section(school: SimpleNamespace) -> None:
+    c = school.client
+    pdf = LESSON_PDF
+    upload = await c.post(
+        "/v1/documents",
+        files={"file": ("lesson.pdf", pdf, "application/pdf")},
+        data={"title": "Flight"},
+        headers=school.teacher["auth"],
+    )
+    doc = upload.json()["document_id"]
+    await wait_ready(c, school.teacher["auth"], doc)
+    both = await c.get(
+        f"/v1/documents/{doc}/sections", params={"section": "pages 1-2"}, headers=school.admin
+    )
+    section = both.json()["section"]
+    assert (section["page_start"], section["page_end"], section["char_start"]) == (1, 2, 0)
+    assert section["char_end"] == both.json()["text_length"]
+    second = await c.get(
+        f"/v1/documents/{doc}/sections", params={"section": "page 2"}, headers=school.admin
+    )
+    assert (
+        second.json()["section"]["page_start"] == 2 and second.json()["section"]["char_start"] > 0
+    )
+    marked = await c.post(
+        "/v1/me/progress",
+        json={"document_id": doc, "section": "page 2", "completed": True},
+        headers=school.student["auth"],
+    )
+    assert marked.json()["documents"][0]["sections"][0]["section"] == "page 2"
+    missing = await c.get(
+        f"/v1/documents/{doc}/sections", params={"section": "pages 2-9"}, headers=school.admin
+    )
+    assert missing.status_code == 404
 
 
 async def test_a_tenant_tunes_its_limits_within_the_operators_ceilings(

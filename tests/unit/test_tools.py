@@ -72,6 +72,12 @@ def test_sections_nest_by_level_and_are_found_by_path_or_title() -> None:
     assert sections.by_page(pages, 2).char_start == 30
     with pytest.raises(NotFound):
         sections.by_page(pages, 3)
+    both = sections.find(outline, "pages 1-2", pages)
+    assert (both.char_start, both.char_end, both.page_start, both.page_end) == (0, len(text), 1, 2)
+    assert sections.find(outline, "Page 2", pages).char_start == 30
+    for bad in ("pages 2-1", "pages 1-3", "page 9"):
+        with pytest.raises(NotFound):
+            sections.find(outline, bad, pages)
 
 
 def test_entities_are_kept_only_where_the_text_has_them() -> None:

@@ -332,7 +332,7 @@ class Ingest:
         if "section" in query and "page" in query:
             raise ValidationFailed("send at most one of `section` or `page`")
         if "section" in query:
-            chosen = sections.find(outline, query["section"][:1024])
+            chosen = sections.find(outline, query["section"][:1024], pages)
         elif "page" in query:
             chosen = sections.by_page(pages, _int_param(query, "page", 1, 100_000))
         elif query.get("whole") == "true":

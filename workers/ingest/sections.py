@@ -8,6 +8,7 @@ headings and pages (ingest.jobs stores both in R2 beside the text).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kernel.runtime.errors import NotFound
@@ -70,8 +71,16 @@ def outline(length: int, headings: Headings, pages: Pages) -> list[Section]:
     return out
 
 
-def find(sections: list[Section], wanted: str) -> Section:
-    """By full path ("A > B") first, then by the last heading's title; case-insensitive."""
+_PAGES = re.compile(r"^pages?\s+(\d{1,6})(?:\s*[-–]\s*(\d{1,6}))?$", re.IGNORECASE)
+
+
+def find(sections: list[Section], wanted: str, pages: Pages | None = None) -> Section:
+    """By full path ("A > B") first, then by the last heading's title, case-insensitive; or a
+    page range written "pages 2-4" (or "page 3")."""
+    ranged = _PAGES.match(wanted.strip())
+    if ranged and pages is not None:
+        first = int(ranged.group(1))
+        return by_pages(pages, first, int(ranged.group(2) or first))
     key = wanted.strip().casefold()
     for section in sections:
         if PATH_SEPARATOR.join(section.path).casefold() == key:
@@ -83,7 +92,13 @@ def find(sections: list[Section], wanted: str) -> Section:
 
 
 def by_page(pages: Pages, page: int) -> Section:
-    for number, start, end in pages:
-        if number == page:
-            return Section((), 0, start, end, number, number)
-    raise NotFound(f"this document has no page {page}")
+    return by_pages(pages, page, page)
+
+
+def by_pages(pages: Pages, first: int, last: int) -> Section:
+    """Pages first..last (inclusive) as one section; 404 unless both exist and are in order."""
+    spans = {number: (start, end) for number, start, end in pages}
+    if first not in spans or last not in spans or last < first:
+        shown = f"page {first}" if first == last else f"pages {first}-{last}"
+        raise NotFound(f"this document has no {shown}")
+    return Section((), 0, spans[first][0], spans[last][1], first, last)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from kernel.bindings.env import Bindings
@@ -127,7 +128,7 @@ class LearningRoutes:
             found = await ingest_get(
                 box, caller, f"{path}/sections?section={quote(update.section, safe='')}&max_chars=1"
             )
-            section = " > ".join(found["section"]["path"])
+            section = label(found["section"])
         else:
             await ingest_get(box, caller, path)
             section = ""
@@ -160,3 +161,12 @@ def _reply(body: dict[str, object], cached: bool, tokens: int) -> Response:
 async def _chunks(audio: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
     for start in range(0, len(audio), size):
         yield audio[start : start + size]
+
+
+def label(section: dict[str, Any]) -> str:
+    """How progress names a section: its heading path, or its page range."""
+    path: list[str] = section.get("path") or []
+    if path:
+        return " > ".join(path)
+    first, last = section.get("page_start"), section.get("page_end")
+    return f"page {first}" if first == last else f"pages {first}-{last}"
