@@ -260,6 +260,13 @@ class EmulatedAI:
             generator.compose, self.encoder, msgs, max_tokens, claims=kind == "claims"
         )
 
+    async def audio(self, model: str, inputs: Mapping[str, Any]) -> bytes:
+        """No speech model ships offline for Workers AI's: locally, speech is Piper (its own
+        process, llm.speech's `piper` provider)."""
+        raise BindingError(
+            f"AI.audio: {model!r} is not served by the emulator; use the piper speech provider"
+        )
+
     async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:
         """`run(model, {..., "stream": true})` as Workers AI answers it: server-sent events
         `data: {"response": "<piece>"}`, the last with `usage`, then `data: [DONE]`. The

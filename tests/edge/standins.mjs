@@ -356,12 +356,40 @@ export class Ai {
     const input = plain(inputs) ?? {};
     if (model in EMBED_MODELS) return this.#embed(EMBED_MODELS[model], input);
     if (RERANK_MODELS.has(model)) return this.#rerank(input);
+    if (model === "@cf/deepgram/aura-1") return this.#speak(input);
     if (typeof model === "string" && model.startsWith("@cf/")) {
       if (this.#textModels === null || this.#textModels.includes(model)) {
         return this.#generate(model, input);
       }
     }
     throw new AiError(`5007: No such model ${model} or task`);
+  }
+
+  /** aura-1 as the binding answers it: a ReadableStream of audio (here 16-bit PCM WAV of
+   *  silence, 0.1 s a word — a stand-in for the speech, the real shape for the bytes). */
+  #speak(input) {
+    if (typeof input.text !== "string" || !input.text) throw new AiError("5006: text is required");
+    if (input.encoding !== "linear16" || input.container !== "wav") {
+      throw new AiError("5006: the stand-in speaks linear16 in a wav container only");
+    }
+    const rate = 24000;
+    const samples = 2400 * Math.max(1, Math.min(50, input.text.split(/\s+/).length));
+    const size = samples * 2;
+    const buf = new Uint8Array(44 + size);
+    const view = new DataView(buf.buffer);
+    const put = (at, s) => { for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i); };
+    put(0, "RIFF"); view.setUint32(4, 36 + size, true); put(8, "WAVE"); put(12, "fmt ");
+    view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+    view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true);
+    view.setUint16(32, 2, true); view.setUint16(34, 16, true);
+    put(36, "data"); view.setUint32(40, size, true);
+    return new ReadableStream({
+      start(controller) {
+        controller.enqueue(buf.subarray(0, 1000)); // in pieces, as a network stream arrives
+        controller.enqueue(buf.subarray(1000));
+        controller.close();
+      },
+    });
   }
 
   #embed(dims, input) {

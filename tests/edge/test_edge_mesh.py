@@ -242,6 +242,12 @@ def test_tools_run_as_the_caller_and_are_audited(smoke: dict[str, Any]) -> None:
     assert [(e["tool"], e["error_code"]) for e in other] == [("get_document", "not_found")], other
 
 
+def test_speech_from_workers_ai_aura_is_wav_and_cached(smoke: dict[str, Any]) -> None:
+    for reply in (smoke["tts"], smoke["tts_again"]):
+        assert reply["status"] == 200 and reply["content_type"] == "audio/wav", reply
+        assert reply["text"].startswith("RIFF") and "WAVE" in reply["text"][:12], reply
+
+
 def test_chat_streams_verified_sentences_from_workers_ai(smoke: dict[str, Any]) -> None:
     """The streamed path in Pyodide: WorkersAI.stream on the AI stand-in's SSE, rag verifying
     as it reads, the gateway relaying `text/event-stream`."""

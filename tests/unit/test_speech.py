@@ -41,3 +41,28 @@ def test_melotts_audio_is_decoded_from_base64() -> None:
             return value
 
     assert asyncio.run(_melotts(B(), "Hello", "en")) == mp3  # type: ignore[arg-type]
+
+
+def test_aura_is_asked_for_the_format_and_its_stream_read_whole() -> None:
+    from llm.speech import AURA, _aura
+
+    seen: list[dict[str, Any]] = []
+
+    class AI:
+        async def audio(self, model: str, inputs: dict[str, Any]) -> bytes:
+            assert model == AURA
+            seen.append(inputs)
+            return b"RIFF....WAVEfmt "
+
+    class B:
+        ai = AI()
+
+        def need(self, value: Any, name: str) -> Any:
+            return value
+
+    assert asyncio.run(_aura(B(), "Hi", "luna", "wav")).startswith(b"RIFF")  # type: ignore[arg-type]
+    asyncio.run(_aura(B(), "Hi", "angus", "mp3"))  # type: ignore[arg-type]
+    assert seen == [
+        {"text": "Hi", "speaker": "luna", "encoding": "linear16", "container": "wav"},
+        {"text": "Hi", "speaker": "angus", "encoding": "mp3"},
+    ]

@@ -2,8 +2,10 @@
 
 Providers, in the order of `EDGERAG_TTS_PROVIDERS` (none set: 501 `not_enabled`):
 
-- `workers-ai`: `@cf/myshell-ai/melotts` through the AI binding — `{prompt, lang}` → `{audio}`
-  (base64 MP3); formats: mp3.
+- `workers-ai`: `@cf/deepgram/aura-1` through the AI binding — `{text, speaker, encoding,
+  container}` → a ReadableStream of audio; formats wav (linear16), mp3, ogg (opus); speakers
+  angus (default) … stella — then `@cf/myshell-ai/melotts` — `{prompt, lang}` → `{audio}`
+  (base64 MP3) — for its languages (voice en, es, fr, zh, ja, ko).
 - `piper`: a Piper server the operator runs (locally `make dev` starts one:
   emulator/piper_server.py) at `EDGERAG_PIPER_URL` — `POST /synthesize {text}` → WAV, Piper's
   own HTTP API; formats: wav.
@@ -28,6 +30,23 @@ from kernel.runtime.logs import log
 from kernel.runtime.metrics import registry
 
 MELOTTS = "@cf/myshell-ai/melotts"
+AURA = "@cf/deepgram/aura-1"
+AURA_SPEAKERS = (
+    "angus",
+    "asteria",
+    "arcas",
+    "orion",
+    "orpheus",
+    "athena",
+    "luna",
+    "zeus",
+    "perseus",
+    "helios",
+    "hera",
+    "stella",
+)
+# format -> aura-1's (encoding, container); MP3 takes no container.
+AURA_FORMATS = {"wav": ("linear16", "wav"), "mp3": ("mp3", None), "ogg": ("opus", "ogg")}
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 
 
@@ -60,6 +79,7 @@ def configured(b: Bindings) -> list[SpeechProvider]:
     chain: list[SpeechProvider] = []
     for name in dict.fromkeys(names):
         if name == "workers-ai" and b.ai is not None:
+            chain.append(SpeechProvider(name, AURA, ("wav", "mp3", "ogg"), AURA_SPEAKERS))
             chain.append(
                 SpeechProvider(name, MELOTTS, ("mp3",), ("en", "es", "fr", "zh", "ja", "ko"))
             )
@@ -104,9 +124,12 @@ async def synthesize(
             cache="hit",
         )
         return Speech(found.data, CONTENT_TYPES[fmt], provider.name, provider.model, voice_id, True)
-    audio = await (
-        _piper(b, provider, text) if provider.name == "piper" else _melotts(b, text, voice_id)
-    )
+    if provider.name == "piper":
+        audio = await _piper(b, provider, text)
+    elif provider.model == AURA:
+        audio = await _aura(b, text, voice_id, fmt)
+    else:
+        audio = await _melotts(b, text, voice_id)
     await blobs.put(key, audio, content_type=CONTENT_TYPES[fmt])
     metrics.inc(
         "edgerag_tts_total",
@@ -135,6 +158,20 @@ async def _piper(b: Bindings, provider: SpeechProvider, text: str) -> bytes:
         log("tts_failed", provider="piper", status=reply.status)
         raise UpstreamError(f"the Piper server answered {reply.status}", code="tts_unavailable")
     return reply.body
+
+
+async def _aura(b: Bindings, text: str, speaker: str, fmt: str) -> bytes:
+    encoding, container = AURA_FORMATS[fmt]
+    inputs = {"text": text, "speaker": speaker, "encoding": encoding}
+    if container is not None:
+        inputs["container"] = container
+    try:
+        audio = await b.need(b.ai, "AI").audio(AURA, inputs)
+    except BindingError as exc:
+        raise UpstreamError(f"{AURA} failed: {exc}", code="tts_unavailable") from exc
+    if not audio:
+        raise UpstreamError(f"{AURA} returned no audio", code="tts_unavailable")
+    return audio
 
 
 async def _melotts(b: Bindings, text: str, voice: str) -> bytes:

@@ -75,6 +75,8 @@ class LearningRoutes:
         )
         if reply.status != 200:
             raise upstream_error(reply, "llm Worker")
+        # Audio may cross the binding as a stream (CloudflareService): read it whole here.
+        audio = reply.body or b"".join([c async for c in reply.stream or _chunks(b"")])
         headers = {
             k: v
             for k, v in reply.headers.items()
@@ -82,9 +84,9 @@ class LearningRoutes:
         }
         headers["content-disposition"] = f'inline; filename="speech.{ask.format}"'
         headers["x-speech-cache"] = "hit" if reply.headers.get(CACHED_HEADER) == "true" else "miss"
-        response = Response(status=200, headers=headers, body=b"" if ask.stream else reply.body)
+        response = Response(status=200, headers=headers, body=b"" if ask.stream else audio)
         if ask.stream:
-            response.stream = _chunks(reply.body)
+            response.stream = _chunks(audio)
         return spent(response, 0)
 
     async def _message_text(self, db: TenantDB, request: Request, message_id: str) -> str:

@@ -113,6 +113,11 @@ async def main(env: Any, ctx: Any) -> dict[str, Any]:
     out["tool_document_b"] = await _call(
         env, "POST", "/v1/tools/get_document", token=key_b, body={"document_id": canary_id}
     )
+    # Speech in Pyodide: aura-1's ReadableStream read through the Cloudflare AI adapter, cached
+    # in R2 by the llm Worker, relayed as audio through rag and the gateway.
+    speak = {"text": "Lift comes from a pressure difference.", "format": "wav"}
+    out["tts"] = await _call(env, "POST", "/v1/tts", token=key_a, body=speak, keep=60)
+    out["tts_again"] = await _call(env, "POST", "/v1/tts", token=key_a, body=speak, keep=60)
     out["audit_a"] = await _call(env, "GET", "/v1/audit", token=key_a)
     out["audit_b"] = await _call(env, "GET", "/v1/audit", token=key_b)
     out["metrics"] = await _call(env, "GET", "/metrics", token=OPERATOR_TOKEN, keep=200_000)

@@ -12,6 +12,7 @@ uses. Pure Python only: this runs in Pyodide (no numpy, threads or files).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from time import monotonic
@@ -389,6 +390,22 @@ class WorkersAI:
             res = await self._ai.run(model, dict(inputs))
         out = _plain(res)
         return dict(out) if isinstance(out, Mapping) else {"response": out}
+
+    async def audio(self, model: str, inputs: Mapping[str, Any]) -> bytes:
+        """Speech models answer with a ReadableStream of audio (aura-1) or `{audio}` in base64
+        (melotts): either way, the bytes."""
+        check_ai_inputs(inputs)
+        with _boundary(f"Workers AI {model} failed"):
+            res = await self._ai.run(model, dict(inputs))
+        stream = getattr(res, "js_object", res)
+        if hasattr(stream, "getReader"):
+            return b"".join([chunk async for chunk in _read_readable(res)])
+        out = _plain(res)
+        if isinstance(out, Mapping) and isinstance(out.get("audio"), str):
+            return base64.b64decode(out["audio"])
+        if isinstance(out, bytes | bytearray):
+            return bytes(out)
+        raise BindingError(f"Workers AI {model} returned no audio")
 
     async def stream(self, model: str, inputs: Mapping[str, Any]) -> AsyncIterator[bytes]:
         """`run` with `stream: true`: Workers AI answers with a ReadableStream of SSE bytes."""

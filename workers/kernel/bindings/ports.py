@@ -202,9 +202,15 @@ class AI(Protocol):
                                                       -> {"response": [{"id": int, "score": float}]}
     generation  {"messages": [{"role", "content"}], "max_tokens"?: int}
                                                       -> {"response": str, "usage": {...}}
+    speech      `audio(model, {"text", "speaker"?, "encoding"?, "container"?})` -> bytes
+                (@cf/deepgram/aura-1 answers with a ReadableStream of audio)
     """
 
     async def run(self, model: str, inputs: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def audio(self, model: str, inputs: Mapping[str, Any]) -> bytes:
+        """A text-to-speech model's audio, read whole."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """Models served and, per model, whether it is the real one or a named stand-in."""
