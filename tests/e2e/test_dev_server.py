@@ -72,3 +72,30 @@ def test_dev_server_serves_health_and_keeps_its_operator_token(tmp_path: Path) -
             server.stop()
         out = server.output()
     assert token in out, "the generated operator token is printed for the developer"
+
+
+def test_dev_server_runs_piper_and_piper_dies_with_it(tmp_path: Path) -> None:
+    """`make dev` speaks: it starts Piper as its own process, and a dev server that is killed
+    (even by SIGKILL) takes it down — no orphaned speech server on the machine."""
+    import re
+
+    with (tmp_path / "dev.log").open("w") as log:
+        server = DevServer(tmp_path / "edgerag", log)
+        try:
+            server.wait_healthy(120)
+            found = re.search(
+                r"text to speech: piper at (http://127\.0\.0\.1:\d+)", server.output()
+            )
+            assert found, server.output()
+            piper = found.group(1)
+            assert httpx.get(f"{piper}/health", timeout=5).status_code == 200
+        finally:
+            server.kill()  # SIGKILL: no cleanup code of the dev server runs
+    deadline = time.monotonic() + 30  # a hang guard, not a timing claim
+    while True:
+        try:
+            httpx.get(f"{piper}/health", timeout=1)
+        except httpx.TransportError:
+            break  # nobody listens any more
+        assert time.monotonic() < deadline, "the Piper process outlived the dev server"
+        time.sleep(0.2)
