@@ -22,11 +22,14 @@ import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from workers import Request
 
+from emulator import presigned
 from emulator.cron import run_schedule
 from emulator.mesh import Mesh, build_mesh
+from kernel.domain.sigv4 import Credentials
 
 MAX_HTTP_BODY = 64 * 1024 * 1024  # the gateway enforces the real (smaller) limits
 
@@ -126,6 +129,9 @@ class AsgiGateway:
             if k.lower() != b"cf-connecting-ip"
         ]
         headers.append(("cf-connecting-ip", str(client[0])))
+        if scope["path"].startswith("/r2/"):  # R2's S3 endpoint, for presigned URLs
+            await self._presigned(scope, host, query, dict(headers), b"".join(chunks), send)
+            return
         request = Request(
             url,
             method=scope["method"],
@@ -139,6 +145,34 @@ class AsgiGateway:
             await _stream(response.stream, receive, send)
             return
         await send({"type": "http.response.body", "body": await response.bytes()})
+
+    async def _presigned(
+        self,
+        scope: MutableMapping[str, Any],
+        host: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        send: Any,
+    ) -> None:
+        env = self.mesh.envs["ingest"]
+        creds = Credentials(env.EDGERAG_R2_ACCESS_KEY_ID, env.EDGERAG_R2_SECRET_ACCESS_KEY)
+        bucket = getattr(env, "EDGERAG_R2_BUCKET", "edgerag-originals")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        status, out, data = await presigned.handle(
+            self.mesh.stores["R2"],
+            creds,
+            bucket,
+            scope["method"],
+            host,
+            scope["path"],
+            params,
+            headers,
+            body,
+        )
+        encoded = [(k.encode(), v.encode()) for k, v in out.items()]
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
+        await send({"type": "http.response.body", "body": data})
 
 
 async def _stream(stream: Any, receive: Any, send: Any) -> None:
@@ -254,6 +288,8 @@ def main() -> None:
     token, source = operator_token(data_dir)
     settings = model_settings(Path.cwd() / ".dev.vars")
     piper = start_piper(settings)
+    # Presigned upload URLs point at this server's /r2 (R2's S3 API, emulated).
+    settings.setdefault("EDGERAG_R2_ENDPOINT", f"http://{args.host}:{args.port}/r2")
     if settings.get("EDGERAG_TTS_PROVIDERS", "").lower() == "none":
         settings.pop("EDGERAG_TTS_PROVIDERS")
     mesh = build_mesh(data_dir, operator_token=token, vars=settings)

@@ -129,6 +129,23 @@ def jwt_keys(data_dir: Path) -> tuple[str, str]:
     return json.dumps(config["keys"]), str(config["active_kid"])
 
 
+def r2_credentials(data_dir: Path) -> tuple[str, str]:
+    """The emulated R2 API token (access key id, secret) that presigns direct uploads: generated
+    once and kept (mode 0600) in the data directory, like the JWT keys."""
+    path = data_dir / "r2_credentials.json"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        made = {"access_key_id": "dev" + secrets.token_hex(8), "secret": secrets.token_urlsafe(32)}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(made, handle)
+        except FileExistsError:
+            pass
+    stored = json.loads(path.read_text())
+    return str(stored["access_key_id"]), str(stored["secret"])
+
+
 def _worker_factory(mesh: Mesh, name: str) -> Callable[[], Any]:
     return lambda: mesh.worker(name)
 
@@ -182,5 +199,10 @@ def build_mesh(
             env.EDGERAG_OPERATOR_TOKEN = operator_token
         if worker == "gateway":  # secrets only the gateway holds
             env.EDGERAG_JWT_KEYS, env.EDGERAG_JWT_ACTIVE_KID = jwt_keys(data_dir)
+        if worker == "ingest":  # the R2 API token that presigns direct uploads
+            key_id, secret = r2_credentials(data_dir)
+            env.EDGERAG_R2_ACCESS_KEY_ID, env.EDGERAG_R2_SECRET_ACCESS_KEY = key_id, secret
+            if not hasattr(env, "EDGERAG_R2_ENDPOINT"):
+                env.EDGERAG_R2_ENDPOINT = "http://127.0.0.1:8787/r2"  # the dev server's /r2
         mesh.envs[worker] = env
     return mesh

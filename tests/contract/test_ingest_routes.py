@@ -81,6 +81,30 @@ async def test_patch_and_sections(worker: WorkerClient, mesh: Mesh) -> None:
     assert status == 404
 
 
+async def test_upload_tickets(worker: WorkerClient, mesh: Mesh) -> None:
+    import hashlib
+
+    data = b"%PDF-1.4 tiny"
+    ask = contract.CreateUpload(
+        filename="a.pdf",
+        content_type="application/pdf",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    status, body, _ = await worker.call("POST", "/uploads", ask)
+    ticket = assert_is(contract.UploadTicket, body)
+    assert status == 201 and ticket.headers["if-none-match"] == "*"
+    status, body, _ = await worker.call("POST", f"/uploads/{ticket.upload_id}/confirm")
+    assert status == 409 and body["error"]["code"] == "upload_missing"
+    await mesh.stores["R2"].put(
+        f"t/{worker.tenant_id}/uploads/{ticket.upload_id}", data, content_type="application/pdf"
+    )
+    status, body, _ = await worker.call("POST", f"/uploads/{ticket.upload_id}/confirm")
+    assert status == 200 and assert_is(contract.UploadStatus, body).status == "confirmed"
+    status, body, _ = await worker.call("GET", f"/uploads/{ticket.upload_id}/download")
+    assert status == 200 and assert_is(contract.DownloadTicket, body).url.startswith("http")
+
+
 async def test_delete_restore_and_purge(worker: WorkerClient, mesh: Mesh) -> None:
     accepted = await _accepted(worker, mesh)
     path = f"/documents/{accepted.document_id}"
@@ -127,6 +151,9 @@ def test_every_ingest_route_has_a_contract_test() -> None:
         ("GET", "/documents/{document_id}/status"),
         ("PATCH", "/documents/{document_id}"),
         ("GET", "/documents/{document_id}/sections"),
+        ("POST", "/uploads"),
+        ("POST", "/uploads/{upload_id}/confirm"),
+        ("GET", "/uploads/{upload_id}/download"),
         ("DELETE", "/documents/{document_id}"),
         ("POST", "/documents/{document_id}/restore"),
         ("GET", "/settings"),

@@ -121,6 +121,14 @@ ROUTES: tuple[Route, ...] = (
     # the caller's other requests.
     Route("GET", "/v1/documents/{document_id}/status", "queued | processing | ready | failed,"
           " with progress and failure reason", "INGEST", rate="status"),
+    Route("POST", "/v1/uploads", "A presigned R2 PUT for one file ({filename, content_type,"
+          " size_bytes, sha256, purpose}): exact size, type and checksum signed, 10 minutes,"
+          " no overwrite", "INGEST", request_model=api.CreateUpload,
+          response_model=api.UploadTicket, status=201),
+    Route("POST", "/v1/uploads/{upload_id}/confirm", "Check what arrived (present, size, type,"
+          " checksum) → confirmed", "INGEST", response_model=api.UploadStatus),
+    Route("GET", "/v1/uploads/{upload_id}/download", "A presigned R2 GET of a confirmed upload",
+          "INGEST", response_model=api.DownloadTicket),
     Route("GET", "/v1/settings", "Tenant ingestion settings", "INGEST",
           response_model=api.TenantSettings),
     Route("PATCH", "/v1/settings", "Change tenant settings (admin)", "INGEST", roles=ADMIN,

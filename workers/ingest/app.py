@@ -8,14 +8,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ingest import jobs, sections, store
-from ingest.access import authorize
+from ingest import direct, jobs, sections, store
+from ingest.access import WRITERS, authorize
 from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.bindings.ports import Statement
 from kernel.bindings.services import PRINCIPAL_HEADER, call
+from kernel.contracts.api import CreateUpload
 from kernel.contracts.ingest import (
     DocumentAccepted,
     DocumentDeleted,
@@ -35,7 +36,7 @@ from kernel.contracts.ingest import (
 from kernel.domain.paging import only_params, page_params
 from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
-from kernel.runtime.errors import BadRequest, NotFound, ValidationFailed
+from kernel.runtime.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.ids import new_id, new_request_id
 from kernel.runtime.logs import log
@@ -355,6 +356,36 @@ class Ingest:
             }
         return json_response(DocumentSections.model_validate(body).model_dump())
 
+    # --- direct uploads (presigned R2 URLs: ingest.direct) ----------------------------------
+    def _uploader(self, request: Request) -> str:
+        owner = request.header(PRINCIPAL_HEADER)
+        if not owner:
+            raise BadRequest("uploads need an authenticated principal")
+        return owner
+
+    async def create_upload(self, request: Request) -> Response:
+        db = tenant_db(self.b, request)
+        ask = request.model(CreateUpload)
+        viewer = db.scope.viewer
+        if ask.purpose == "document" and (viewer is None or viewer.role not in WRITERS):
+            raise Forbidden("uploading documents needs one of the roles: admin, teacher")
+        ticket = await direct.create(self.b, db, self._uploader(request), ask)
+        return json_response(ticket.model_dump(), 201)
+
+    async def confirm_upload(self, request: Request) -> Response:
+        db = tenant_db(self.b, request)
+        done = await direct.confirm(
+            self.b, db, self._uploader(request), request.params["upload_id"]
+        )
+        return json_response(done.model_dump())
+
+    async def download_upload(self, request: Request) -> Response:
+        db = tenant_db(self.b, request)
+        ticket = await direct.download(
+            self.b, db, self._uploader(request), request.params["upload_id"]
+        )
+        return json_response(ticket.model_dump())
+
     async def status(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
         document_id = _document_id(request)
@@ -409,6 +440,9 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/documents/{document_id}/restore", ingest.restore)
     router.add("GET", "/documents/{document_id}/status", ingest.status)
     router.add("PATCH", "/documents/{document_id}", ingest.update)
+    router.add("POST", "/uploads", ingest.create_upload)
+    router.add("POST", "/uploads/{upload_id}/confirm", ingest.confirm_upload)
+    router.add("GET", "/uploads/{upload_id}/download", ingest.download_upload)
     router.add("GET", "/documents/{document_id}/sections", ingest.sections)
     router.add("GET", "/settings", ingest.get_settings)
     router.add("PATCH", "/settings", ingest.update_settings)

@@ -222,7 +222,21 @@ def _blob_info(obj: Any) -> BlobInfo:
         etag=str(_field(obj, "etag", "")),
         content_type=_field(http, "contentType"),
         custom_metadata={str(k): str(v) for k, v in dict(custom).items()},
+        sha256=_sha256(obj),
     )
+
+
+def _sha256(obj: Any) -> str | None:
+    """The SHA-256 R2 verified at upload (`checksums.sha256`, an ArrayBuffer), in hex."""
+    try:
+        checks = _field(obj, "checksums", None)
+        digest = _field(checks, "sha256", None) if checks is not None else None
+        if digest is None:
+            return None
+        raw = digest.to_py() if hasattr(digest, "to_py") else digest
+        return bytes(raw).hex() or None
+    except Exception:  # an object R2 stored without a checksum, or a shape we do not know
+        return None
 
 
 class R2Bucket:

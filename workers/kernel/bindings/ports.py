@@ -118,6 +118,7 @@ class BlobInfo:
     etag: str
     content_type: str | None = None
     custom_metadata: dict[str, str] = field(default_factory=dict)
+    sha256: str | None = None  # hex, when the store recorded the body's checksum (R2 checksums)
 
 
 @dataclass(frozen=True)

@@ -366,3 +366,67 @@ class ChatMessageRequest(Strict):
     stream: bool = False
     filters: SearchFilters | None = None
     selected_text: str | None = Field(default=None, min_length=1, max_length=8000)
+
+
+# --- direct uploads (presigned R2 URLs) --------------------------------------------------------
+UPLOAD_TYPES = {
+    "application/pdf": "document",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "document",
+    "text/html": "document",
+    "text/markdown": "document",
+    "text/plain": "document",
+    "audio/wav": "audio",
+    "audio/x-wav": "audio",
+    "audio/flac": "audio",
+    "audio/mpeg": "audio",
+    "audio/ogg": "audio",
+    "audio/mp4": "audio",
+}
+
+
+class CreateUpload(Strict):
+    """`POST /v1/uploads`: what will be PUT — its exact size, type and SHA-256 are signed into
+    the URL, so nothing else can be uploaded with it."""
+
+    filename: Annotated[Label, Field(min_length=1, max_length=255)]
+    content_type: Literal[
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "text/html",
+        "text/markdown",
+        "text/plain",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/flac",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/mp4",
+    ]
+    size_bytes: int = Field(ge=1, le=1024 * 1024 * 1024)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    purpose: Literal["document", "project", "recording"] = "document"
+
+
+class UploadTicket(BaseModel):
+    upload_id: str
+    method: Literal["PUT"]
+    url: str
+    headers: dict[str, str]  # send exactly these with the PUT (they are signed)
+    expires_at: str
+
+
+class UploadStatus(BaseModel):
+    upload_id: str
+    status: Literal["pending", "confirmed"]
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    purpose: str
+    confirmed_at: str | None = None
+
+
+class DownloadTicket(BaseModel):
+    upload_id: str
+    url: str
+    expires_at: str

@@ -14,9 +14,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kernel.contracts.api import DocumentAccepted, DocumentPatch, JsonDocument, TenantSettings
+from kernel.contracts.api import (
+    CreateUpload,
+    DocumentAccepted,
+    DocumentPatch,
+    DownloadTicket,
+    JsonDocument,
+    TenantSettings,
+    UploadStatus,
+    UploadTicket,
+)
 
 __all__ = [
+    "CreateUpload",
     "DocumentAccepted",
     "DocumentDeleted",
     "DocumentDetail",
@@ -26,6 +36,7 @@ __all__ = [
     "DocumentSections",
     "DocumentStatus",
     "DocumentSummary",
+    "DownloadTicket",
     "EffectiveSettings",
     "JobRef",
     "JobScheduled",
@@ -33,6 +44,8 @@ __all__ = [
     "Progress",
     "SweepResult",
     "TenantSettings",
+    "UploadStatus",
+    "UploadTicket",
     "VersionInfo",
 ]
 
