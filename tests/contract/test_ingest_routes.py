@@ -4,6 +4,8 @@ each reply must be exactly its model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -12,6 +14,7 @@ from kernel.contracts import ingest as contract
 from tests.contract.internal_routes import WorkerClient, assert_is
 from tests.e2e.conftest import new_tenant
 
+LESSON_PDF = (Path(__file__).resolve().parents[2] / "examples" / "lesson.pdf").read_bytes()
 TEXT = "The mitochondrion is the powerhouse of the cell. It makes ATP from glucose and oxygen."
 
 
@@ -105,6 +108,45 @@ async def test_upload_tickets(worker: WorkerClient, mesh: Mesh) -> None:
     assert status == 200 and assert_is(contract.DownloadTicket, body).url.startswith("http")
 
 
+async def test_project_routes(worker: WorkerClient, mesh: Mesh) -> None:
+    import hashlib
+
+    pdf = LESSON_PDF
+    ask = contract.CreateProject(
+        title="Sonata",
+        filename="s.pdf",
+        size_bytes=len(pdf),
+        sha256=hashlib.sha256(pdf).hexdigest(),
+    )
+    status, body, _ = await worker.call("POST", "/projects", ask)
+    created = assert_is(contract.ProjectCreated, body)
+    assert status == 201 and created.project.status == "pending"
+    path = f"/projects/{created.project.id}"
+    await mesh.stores["R2"].put(
+        f"t/{worker.tenant_id}/uploads/{created.upload.upload_id}",
+        pdf,
+        content_type="application/pdf",
+    )
+    status, body, _ = await worker.call("POST", f"{path}/confirm")
+    assert status == 200 and assert_is(contract.Project, body).page_count == 2
+    status, body, _ = await worker.call("GET", "/projects?limit=5")
+    assert assert_is(contract.ProjectList, body).projects[0].id == created.project.id
+    status, body, _ = await worker.call("PUT", path, contract.ProjectChange(title="Sonata II"))
+    assert assert_is(contract.Project, body).title == "Sonata II"
+    status, body, _ = await worker.call("GET", path)
+    assert status == 200
+    status, body, _ = await worker.call(
+        "POST", f"{path}/access", {"user_id": "u_x", "permission": "view"}
+    )
+    assert status == 422  # no such user
+    status, body, _ = await worker.call("GET", f"{path}/access")
+    assert assert_is(contract.GrantList, body).grants == []
+    status, body, _ = await worker.call("DELETE", f"{path}/access/u_x")
+    assert status == 404
+    status, body, _ = await worker.call("DELETE", path)
+    assert status == 200 and body["deleted"] is True
+
+
 async def test_delete_restore_and_purge(worker: WorkerClient, mesh: Mesh) -> None:
     accepted = await _accepted(worker, mesh)
     path = f"/documents/{accepted.document_id}"
@@ -151,6 +193,15 @@ def test_every_ingest_route_has_a_contract_test() -> None:
         ("GET", "/documents/{document_id}/status"),
         ("PATCH", "/documents/{document_id}"),
         ("GET", "/documents/{document_id}/sections"),
+        ("POST", "/projects"),
+        ("GET", "/projects"),
+        ("GET", "/projects/{project_id}"),
+        ("PUT", "/projects/{project_id}"),
+        ("DELETE", "/projects/{project_id}"),
+        ("POST", "/projects/{project_id}/confirm"),
+        ("POST", "/projects/{project_id}/access"),
+        ("GET", "/projects/{project_id}/access"),
+        ("DELETE", "/projects/{project_id}/access/{user_id}"),
         ("POST", "/uploads"),
         ("POST", "/uploads/{upload_id}/confirm"),
         ("GET", "/uploads/{upload_id}/download"),

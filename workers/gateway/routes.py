@@ -129,6 +129,26 @@ ROUTES: tuple[Route, ...] = (
           " checksum) → confirmed", "INGEST", response_model=api.UploadStatus),
     Route("GET", "/v1/uploads/{upload_id}/download", "A presigned R2 GET of a confirmed upload",
           "INGEST", response_model=api.DownloadTicket),
+    # --- projects (the ingest Worker decides who sees and changes each one) -----------------
+    Route("POST", "/v1/projects", "A project ({title, description, filename, size_bytes,"
+          " sha256}) → 201 {project (pending), upload: a presigned PUT for its PDF}", "INGEST",
+          request_model=api.CreateProject, response_model=api.ProjectCreated, status=201),
+    Route("GET", "/v1/projects", "The projects the caller may see (own, granted, admins all,"
+          " teachers their students')", "INGEST", paged=True, response_model=api.ProjectList),
+    Route("GET", "/v1/projects/{project_id}", "One project", "INGEST",
+          response_model=api.Project),
+    Route("PUT", "/v1/projects/{project_id}", "Change title or description (owner, admin or an"
+          " edit grant)", "INGEST", request_model=api.ProjectChange, response_model=api.Project),
+    Route("DELETE", "/v1/projects/{project_id}", "Delete a project and its PDF (owner or"
+          " admin)", "INGEST"),
+    Route("POST", "/v1/projects/{project_id}/confirm", "Check the uploaded PDF, read its pages"
+          " and title → ready", "INGEST", response_model=api.Project),
+    Route("POST", "/v1/projects/{project_id}/access", "Grant a user view or edit (owner or"
+          " admin)", "INGEST", request_model=api.Grant, response_model=api.GrantList, status=201),
+    Route("GET", "/v1/projects/{project_id}/access", "The project's grants (owner or admin)",
+          "INGEST", response_model=api.GrantList),
+    Route("DELETE", "/v1/projects/{project_id}/access/{user_id}", "Revoke a grant (owner or"
+          " admin)", "INGEST"),
     Route("GET", "/v1/settings", "Tenant ingestion settings", "INGEST",
           response_model=api.TenantSettings),
     Route("PATCH", "/v1/settings", "Change tenant settings (admin)", "INGEST", roles=ADMIN,

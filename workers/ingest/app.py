@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest import direct, jobs, sections, store
 from ingest.access import WRITERS, authorize
+from ingest.project_routes import ProjectRoutes
 from ingest.settings import IngestSettings, apply_change, effective
 from ingest.uploads import read_upload
 from kernel.bindings.env import Bindings, resolve
@@ -440,6 +441,16 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/documents/{document_id}/restore", ingest.restore)
     router.add("GET", "/documents/{document_id}/status", ingest.status)
     router.add("PATCH", "/documents/{document_id}", ingest.update)
+    work = ProjectRoutes(ingest.b)
+    router.add("POST", "/projects", work.create)
+    router.add("GET", "/projects", work.list)
+    router.add("GET", "/projects/{project_id}", work.get)
+    router.add("PUT", "/projects/{project_id}", work.update)
+    router.add("DELETE", "/projects/{project_id}", work.delete)
+    router.add("POST", "/projects/{project_id}/confirm", work.confirm)
+    router.add("POST", "/projects/{project_id}/access", work.grant)
+    router.add("GET", "/projects/{project_id}/access", work.grants)
+    router.add("DELETE", "/projects/{project_id}/access/{user_id}", work.revoke)
     router.add("POST", "/uploads", ingest.create_upload)
     router.add("POST", "/uploads/{upload_id}/confirm", ingest.confirm_upload)
     router.add("GET", "/uploads/{upload_id}/download", ingest.download_upload)

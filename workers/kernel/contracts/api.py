@@ -430,3 +430,58 @@ class DownloadTicket(BaseModel):
     upload_id: str
     url: str
     expires_at: str
+
+
+# --- projects ----------------------------------------------------------------------------------
+class CreateProject(Strict):
+    """`POST /v1/projects`: the project and the PDF that will be uploaded for it."""
+
+    title: Annotated[Label, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+    description: Annotated[LabelText, Field(max_length=4000)] = ""
+    filename: Annotated[Label, Field(min_length=1, max_length=255)]
+    size_bytes: int = Field(ge=1, le=1024 * 1024 * 1024)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ProjectChange(Strict):
+    title: Annotated[Label, Field(min_length=1, max_length=MAX_TITLE_CHARS)] | None = None
+    description: Annotated[LabelText, Field(max_length=4000)] | None = None
+
+
+class Project(BaseModel):
+    id: str
+    owner_id: str
+    title: str
+    description: str
+    status: Literal["pending", "ready"]
+    page_count: int | None = None
+    pdf_title: str | None = None
+    created_at: str
+    updated_at: str
+    access: Literal["owner", "admin", "edit", "view", "teacher"] | None = None
+
+
+class ProjectCreated(BaseModel):
+    project: Project
+    upload: UploadTicket
+
+
+class ProjectList(BaseModel):
+    projects: list[Project]
+    next_cursor: str | None = None
+
+
+class Grant(Strict):
+    user_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    permission: Literal["view", "edit"]
+
+
+class GrantRow(BaseModel):
+    user_id: str
+    permission: str
+    granted_by: str
+    created_at: str
+
+
+class GrantList(BaseModel):
+    grants: list[GrantRow]

@@ -15,17 +15,25 @@ from typing import Any
 from pydantic import BaseModel
 
 from kernel.contracts.api import (
+    CreateProject,
     CreateUpload,
     DocumentAccepted,
     DocumentPatch,
     DownloadTicket,
+    Grant,
+    GrantList,
     JsonDocument,
+    Project,
+    ProjectChange,
+    ProjectCreated,
+    ProjectList,
     TenantSettings,
     UploadStatus,
     UploadTicket,
 )
 
 __all__ = [
+    "CreateProject",
     "CreateUpload",
     "DocumentAccepted",
     "DocumentDeleted",
@@ -38,10 +46,16 @@ __all__ = [
     "DocumentSummary",
     "DownloadTicket",
     "EffectiveSettings",
+    "Grant",
+    "GrantList",
     "JobRef",
     "JobScheduled",
     "JsonDocument",
     "Progress",
+    "Project",
+    "ProjectChange",
+    "ProjectCreated",
+    "ProjectList",
     "SweepResult",
     "TenantSettings",
     "UploadStatus",
