@@ -181,16 +181,7 @@ def task(
     else:
         wanted = re.search(r"at most (\d+) short topic tags", str(messages[0].get("content")))
         response = tasks.suggest_tags(text, int(wanted.group(1)) if wanted else 5)
-    prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
-    completion_tokens = encoder.count_tokens(json.dumps(response))
-    return {
-        "response": response,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
+    return {"response": response, "usage": tasks.usage(encoder, messages, json.dumps(response))}
 
 
 def _summary(

@@ -217,6 +217,19 @@ def summarize(
     return [candidates[i] for i in sorted(int(i) for i in ranked)]
 
 
+def usage(
+    encoder: MiniLMEncoder, messages: Sequence[dict[str, Any]], completion: str
+) -> dict[str, int]:
+    """Workers AI's `usage` for a reply, counted in MiniLM wordpieces (not the model's tokens)."""
+    prompt = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
+    produced = encoder.count_tokens(completion) if completion else 1
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": produced,
+        "total_tokens": prompt + produced,
+    }
+
+
 def call_tools(
     tools: Any, messages: Sequence[dict[str, Any]], encoder: MiniLMEncoder
 ) -> dict[str, Any]:
@@ -232,16 +245,10 @@ def call_tools(
     if last_user >= 0 and not answered and "search_knowledge_base" in names:
         query = str(messages[last_user].get("content", ""))[:2000]
         calls = [{"name": "search_knowledge_base", "arguments": {"query": query}}]
-    prompt_tokens = sum(encoder.count_tokens(str(m.get("content", ""))) for m in messages)
-    completion_tokens = encoder.count_tokens(json.dumps(calls)) if calls else 1
     return {
         "response": "" if calls else "Done.",
         "tool_calls": calls,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage(encoder, messages, json.dumps(calls) if calls else ""),
     }
 
 

@@ -3,14 +3,16 @@ itself (crash recovery, the README's commands, the socket front)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -78,3 +80,30 @@ class DevServer:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.asynccontextmanager
+async def serving(mesh: Any) -> AsyncIterator[str]:
+    """The gateway of `mesh` on a real loopback socket (uvicorn, as `make dev` serves it) in this
+    event loop; yields its base URL, and drains the mesh after."""
+    import asyncio
+
+    import uvicorn
+
+    from emulator.dev import AsgiGateway
+
+    port = free_port()
+    config = uvicorn.Config(
+        AsgiGateway(mesh), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve())
+    while not running.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        await task
+        await mesh.drain()

@@ -9,7 +9,6 @@ setting, the tenant scope), never the model's good behaviour.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,14 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from emulator.dev import AsgiGateway
 from emulator.http import EmulatedHttp
 from emulator.mesh import Mesh, build_mesh
 from tests.e2e.conftest import OPERATOR_TOKEN, client_for, ingest, new_tenant
-from tests.e2e.devserver import free_port
+from tests.e2e.devserver import serving
 from tests.e2e.identity import FAST_HASH, add_user
+from tests.e2e.openai_wire import completion
 from tests.e2e.sse import events
 from tests.e2e.test_streaming import openai_frames
 
@@ -70,49 +68,14 @@ class ToolModel:
                 if self.forever is not None
                 else (self.script.pop(0) if self.script else [])
             )
-            message = {
-                "role": "assistant",
-                "content": None if calls else "Done.",
-                "tool_calls": calls or None,
-            }
-            return httpx.Response(
-                200,
-                json={
-                    "id": "chatcmpl-agent",
-                    "object": "chat.completion",
-                    "model": "fake-model",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": message,
-                            "finish_reason": "tool_calls" if calls else "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-                },
-            )
+            return completion(None if calls else "Done.", (100, 10), tool_calls=calls)
         if body.get("stream"):
             return httpx.Response(
                 200,
                 headers={"content-type": "text/event-stream"},
                 content=b"".join(openai_frames(f"{SENTENCE} [1] ")),
             )
-        return httpx.Response(
-            200,
-            json={
-                "id": "chatcmpl-answer",
-                "object": "chat.completion",
-                "model": "fake-model",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": f"{SENTENCE} [1]"},
-                    }
-                ],
-                "usage": {"prompt_tokens": 150, "completion_tokens": 20, "total_tokens": 170},
-            },
-        )
+        return completion(f"{SENTENCE} [1]", (150, 20))
 
     def agent_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if "tools" in r]
@@ -353,19 +316,8 @@ async def test_the_local_stand_in_searches_then_answers(data_dir: Path, ai: Any)
 # --- streamed, to a real SSE client over a socket ----------------------------------------------
 @pytest.fixture
 async def server(mesh: Mesh) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        AsgiGateway(mesh), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    while not running.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    await task
-    await mesh.drain()
+    async with serving(mesh) as url:
+        yield url
 
 
 async def test_a_streamed_turn_sends_tool_events_then_the_verified_answer(

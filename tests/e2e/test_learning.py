@@ -15,6 +15,7 @@ import pytest
 from emulator.mesh import Mesh
 from tests.e2e.conftest import client_for, new_tenant, wait_ready
 from tests.e2e.identity import OPERATOR, add_user, tuned_mesh
+from tests.e2e.openai_wire import completion
 
 LESSON_PDF = (Path(__file__).resolve().parents[2] / "examples" / "lesson.pdf").read_bytes()
 CHAPTER = (
@@ -290,6 +291,8 @@ async def test_translate_to_urdu_keeps_structure_caches_and_limits(
     assert body["blocks"][1]["text"] != "Plants make their own food."
     assert "Plants make their own food." not in body["content"]
     assert body["generated_by"]["model"] == "@cf/meta/m2m100-1.2b"
+    health = (await c.get("/health")).text  # locally a stand-in, and /health says so
+    assert "stand-in: pseudo-translation by script mapping (not a translation)" in health
     again = await c.post("/v1/translate", json=ask, headers=student["auth"])
     assert again.json()["cached"] and again.json()["content"] == body["content"]
     text = await c.post(
@@ -361,22 +364,7 @@ class Translator:
             elif self.mode == "truncated":
                 blocks = [{**b, "text": b["text"][:2]} for b in blocks]
         content = json.dumps({"blocks": blocks})
-        return httpx.Response(
-            200,
-            json={
-                "id": "c",
-                "object": "chat.completion",
-                "model": "fake-model",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": content},
-                    }
-                ],
-                "usage": {"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120},
-            },
-        )
+        return completion(content, (80, 40))
 
 
 async def test_a_bad_model_translation_or_rewrite_is_refused_and_not_cached(

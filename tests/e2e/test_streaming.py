@@ -16,13 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from emulator.dev import AsgiGateway
 from emulator.http import EmulatedHttp
 from emulator.mesh import Mesh, build_mesh
 from tests.e2e.conftest import OPERATOR_TOKEN, ingest, new_tenant
-from tests.e2e.devserver import free_port
+from tests.e2e.devserver import serving
 from tests.e2e.sse import events
 
 TEXT = (
@@ -180,19 +178,8 @@ def mesh(data_dir: Path, ai: Any, providers: Providers) -> Mesh:
 
 @pytest.fixture
 async def server(mesh: Mesh) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        AsgiGateway(mesh), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    while not running.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    await task
-    await mesh.drain()
+    async with serving(mesh) as url:
+        yield url
 
 
 TENANTS: dict[str, str] = {}  # api key header -> tenant id

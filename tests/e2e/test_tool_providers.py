@@ -15,6 +15,7 @@ import pytest
 from emulator.http import EmulatedHttp
 from emulator.mesh import Mesh, build_mesh
 from tests.e2e.conftest import OPERATOR_TOKEN, ingest, new_tenant
+from tests.e2e.openai_wire import completion
 
 TEXT = (
     "Chlorophyll absorbs red and blue light and reflects green light. "
@@ -57,22 +58,7 @@ class Fakes:
                     "usage": {"input_tokens": 300, "output_tokens": 40},
                 },
             )
-        return httpx.Response(
-            200,
-            json={
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "model": "fake-model",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": self.openai_content},
-                    }
-                ],
-                "usage": {"prompt_tokens": 200, "completion_tokens": 30, "total_tokens": 230},
-            },
-        )
+        return completion(self.openai_content, (200, 30))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from emulator.http import EmulatedHttp
 from emulator.mesh import Mesh, build_mesh
 from tests.e2e.conftest import OPERATOR_TOKEN, ingest, new_tenant
+from tests.e2e.openai_wire import completion
 from tests.e2e.sse import events
 
 TEXT = (
@@ -32,22 +33,7 @@ class Model:
         body = json.loads(request.content)
         first = body["messages"][-1]["content"].split("[1] ", 1)[1].split("\n\nQuestion:")[0]
         source = first.split(". ")[0].rstrip(".") + "."
-        return httpx.Response(
-            200,
-            json={
-                "id": "c",
-                "object": "chat.completion",
-                "model": "fake-model",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": f"{source} [1]"},
-                    }
-                ],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
-            },
-        )
+        return completion(f"{source} [1]", (50, 10))
 
 
 @pytest.fixture

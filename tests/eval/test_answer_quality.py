@@ -72,3 +72,23 @@ def test_confidence_stays_calibrated(measured: dict[str, Any]) -> None:
     assert ece <= committed["calibration_committed"]["ece"] + 0.05, ece
     held = measured["calibration_held_out"]
     assert held["brier"] < held["base_rate_brier"], held
+
+
+def test_query_understanding_keeps_every_answerable_question_a_question() -> None:
+    """docs/decisions.md ("Query understanding"): none of the answerable questions is taken for
+    small talk or out of scope; the five that say "compare"/"differ" are comparisons."""
+    from collections import Counter
+
+    from emulator.ai import EmulatedAI
+    from rag.understanding import understand
+
+    ai = EmulatedAI()
+
+    async def embed(text: str) -> list[float]:
+        return [float(x) for x in ai.embed_texts([text])[0]]
+
+    async def intents() -> Counter[str]:
+        answerable = [q for q in load_questions(QUESTIONS) if q["document_id"]]
+        return Counter([(await understand(q["question"], embed)).intent for q in answerable])
+
+    assert asyncio.run(intents()) == {"factual": 31, "comparison": 5}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from gateway import ratelimit, tenant_limits
@@ -37,3 +39,32 @@ def test_effective_limits_keep_the_deployments_windows() -> None:
     assert limits["answer"]["user"] == (3, 3600)
     assert limits["answer"]["tenant"] == ratelimit.DEFAULT_LIMITS["answer"]["tenant"]
     assert "ghost" not in limits and CEILINGS["answer"]["user"] == (20, 3600)  # not mutated
+
+
+def test_overrides_are_cached_per_isolate_for_thirty_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from kernel.domain.tenancy import TenantDB, TenantScope
+
+    reads: list[str] = []
+
+    class Db:
+        async def execute(self, sql: str, params: tuple[object, ...]) -> SimpleNamespace:
+            reads.append(sql)
+            return SimpleNamespace(rows=[{"rate_limits": '{"answer": {"user": 3}}'}])
+
+    db = TenantDB(Db(), TenantScope("t_" + "c" * 24))  # type: ignore[arg-type]
+    clock = [1000.0]
+    monkeypatch.setattr(tenant_limits.time, "monotonic", lambda: clock[0])
+    tenant_limits._cache.pop(db.scope.tenant_id, None)
+    assert asyncio.run(tenant_limits.overrides(db)) == {"answer": {"user": 3}}
+    clock[0] += tenant_limits.TTL_S - 1
+    asyncio.run(tenant_limits.overrides(db))
+    assert len(reads) == 1  # served from the isolate's cache
+    clock[0] += 2
+    asyncio.run(tenant_limits.overrides(db))
+    assert len(reads) == 2  # older than TTL_S: read again
+    asyncio.run(tenant_limits.overrides(db, fresh=True))
+    assert len(reads) == 3

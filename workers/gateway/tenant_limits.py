@@ -75,13 +75,13 @@ def validate(
     new: dict[str, dict[str, int]] = {c: dict(s) for c, s in current.items()}
     for cls, scopes in change.items():
         if cls not in TUNABLE or cls not in ceilings:
-            raise _refuse(
+            raise ValidationFailed.field(
                 f"rate_limits.{cls}", f"not a tunable route class ({', '.join(sorted(TUNABLE))})"
             )
         for scope, count in scopes.items():
             field = f"rate_limits.{cls}.{scope}"
             if scope not in ceilings[cls]:
-                raise _refuse(
+                raise ValidationFailed.field(
                     field, f"{cls} has no {scope} window (only {', '.join(ceilings[cls])})"
                 )
             if count is None:
@@ -89,7 +89,7 @@ def validate(
                 continue
             top = ceilings[cls][scope][0]
             if not operator and count > top:
-                raise _refuse(field, f"the operator allows at most {top} here")
+                raise ValidationFailed.field(field, f"the operator allows at most {top} here")
             new.setdefault(cls, {})[scope] = count
     return {c: s for c, s in new.items() if s}
 
@@ -100,9 +100,3 @@ def public(limits: Limits) -> dict[str, Any]:
         for cls, scopes in sorted(limits.items())
         if cls in TUNABLE
     }
-
-
-def _refuse(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", details={"fields": [{"field": field, "message": message}]}
-    )

@@ -17,18 +17,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from kernel.bindings.services import call, upstream_error
 from kernel.contracts.api import GeneratedBy, SearchHit
 from kernel.contracts.llm import AgentMessage, AgentRequest, AgentResponse, ToolDeclaration
 from kernel.contracts.rag import ToolStep
-from kernel.runtime.errors import ApiError, UpstreamError
+from kernel.runtime.errors import ApiError
 from kernel.runtime.logs import log
 from kernel.runtime.metrics import registry
 from rag.allowance import model_allowance
 from rag.answer import as_sources
 from rag.live import Failed, Item, Spent
+from rag.llm_client import ask_llm
 from rag.tools.dispatch import Caller, Toolbox
 from rag.usercontext import level_of
 
@@ -173,22 +171,9 @@ async def _step(
         },
         strict=False,
     )
-    reply = await call(
-        box.b.service("LLM"),
-        "POST",
-        "/agent",
-        request_id=caller.request_id,
-        tenant_id=caller.scope.tenant_id,
-        payload=request.model_dump(exclude_none=True),
+    return await ask_llm(
+        box.b, caller.scope.tenant_id, caller.request_id, "/agent", request, AgentResponse
     )
-    if reply.status != 200:
-        raise upstream_error(reply, "llm Worker")
-    try:
-        return AgentResponse.model_validate_json(reply.body)
-    except ValidationError as exc:
-        raise UpstreamError(
-            f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
-        ) from exc
 
 
 async def streamed(

@@ -16,10 +16,7 @@ import re
 import time
 from collections.abc import Iterable
 
-from pydantic import ValidationError
-
 from kernel.bindings.env import Bindings
-from kernel.bindings.services import call, upstream_error
 from kernel.contracts.api import (
     AnswerRequest,
     AnswerResponse,
@@ -31,13 +28,13 @@ from kernel.contracts.llm import GenerateRequest, GenerateResponse, Source
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.domain.wordpiece import count_tokens
-from kernel.runtime.errors import UpstreamError
 from kernel.runtime.metrics import registry
 from rag.allowance import ModelAllowance, model_allowance
 from rag.citations import Claim, PageStarts, build_citations, from_structured, split_claims
 from rag.keyword import STOPWORDS
+from rag.llm_client import ask_llm
 from rag.search import Embedder, hybrid_search
-from rag.understanding import small_talk_reply, understand
+from rag.understanding import Understanding, small_talk_reply, understand
 from rag.usercontext import level_of
 
 MIN_RELEVANCE = 0.3  # below this best reranker score the corpus does not answer the question
@@ -257,23 +254,8 @@ def generate_request(
 async def call_llm(
     b: Bindings, scope: TenantScope, generate: GenerateRequest, request_id: str
 ) -> GenerateResponse:
-    """`POST /generate` on the llm Worker; its errors pass on, a reply off contract is a 502."""
-    upstream = await call(
-        b.service("LLM"),
-        "POST",
-        "/generate",
-        request_id=request_id,
-        tenant_id=scope.tenant_id,
-        payload=generate.model_dump(exclude_none=True),
-    )
-    if upstream.status != 200:
-        raise upstream_error(upstream, "llm Worker")
-    try:
-        return GenerateResponse.model_validate_json(upstream.body)
-    except ValidationError as exc:
-        raise UpstreamError(
-            f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
-        ) from exc
+    """`POST /generate` on the llm Worker (not streamed)."""
+    return await ask_llm(b, scope.tenant_id, request_id, "/generate", generate, GenerateResponse)
 
 
 def claims_of(generated: GenerateResponse) -> list[Claim]:
@@ -295,11 +277,13 @@ async def answer(
     request_id: str,
     evidence: list[SearchHit] | None = None,
     question: str | None = None,
+    understood: Understanding | None = None,
 ) -> AnswerResponse:
     """The question understood first (rag.understanding; `question`: the user's own words when
     `request.query` is a rewritten follow-up): small talk gets a short reply without retrieval
-    or a model; everything else a grounded answer, labelled with its intent."""
-    understood = await understand(question or request.query, embed_query)
+    or a model; everything else a grounded answer, labelled with its intent. `understood`: the
+    caller classified the question already (chat does, to choose its path)."""
+    understood = understood or await understand(question or request.query, embed_query)
     if understood.intent == "small_talk":
         return small_talk(question or request.query, request.query)
     result = await grounded_answer(b, scope, request, embed_query, request_id, evidence)

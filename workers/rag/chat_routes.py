@@ -34,7 +34,7 @@ from rag.live import open_live
 from rag.replies import spent
 from rag.search import Embedder
 from rag.tool_routes import ToolRoutes
-from rag.understanding import understand
+from rag.understanding import Understanding, understand
 
 
 class ChatRoutes:
@@ -117,12 +117,21 @@ class ChatRoutes:
         ask = chat.answer_request(message, retrieval_query)
         meta = {"retrieval_query": retrieval_query}
         embed_query = self._embedder(caches)
-        talk = (await understand(message.content, embed_query)).intent == "small_talk"
-        if session["tools"] and not talk:
-            return await self._agentic(request, db, session, message, history, ask, meta)
+        # Classified once, on the user's own words: it picks the path and labels the answer.
+        understood = await understand(message.content, embed_query)
+        if session["tools"] and understood.intent != "small_talk":
+            return await self._agentic(
+                request, db, session, message, history, ask, meta, understood
+            )
         if message.stream:  # tokens as the model writes them; usage as `usage` events
             items = await open_live(
-                self.b, scope, ask, embed_query, request.request_id, question=message.content
+                self.b,
+                scope,
+                ask,
+                embed_query,
+                request.request_id,
+                question=message.content,
+                understood=understood,
             )
             return Response(
                 status=200,
@@ -130,7 +139,13 @@ class ChatRoutes:
                 stream=chat.stream_answer(db, session["id"], items, meta),
             )
         result = await answer(
-            self.b, scope, ask, embed_query, request.request_id, question=message.content
+            self.b,
+            scope,
+            ask,
+            embed_query,
+            request.request_id,
+            question=message.content,
+            understood=understood,
         )
         return await self._store_reply(db, session["id"], result, meta, retrieval_query)
 
@@ -143,6 +158,7 @@ class ChatRoutes:
         history: list[dict[str, Any]],
         ask: AnswerRequest,
         meta: dict[str, Any],
+        understood: Understanding,
     ) -> Response:
         """A chat turn where the model may call the caller's tools first (rag.agent)."""
         caller = self.tools.caller(
@@ -159,7 +175,14 @@ class ChatRoutes:
 
             async def open_answer(evidence: list[SearchHit] | None) -> Any:
                 return await open_live(
-                    self.b, scope, ask, embed, rid, evidence, question=message.content
+                    self.b,
+                    scope,
+                    ask,
+                    embed,
+                    rid,
+                    evidence,
+                    question=message.content,
+                    understood=understood,
                 )
 
             items = agent.streamed(turn, open_answer)
@@ -170,7 +193,16 @@ class ChatRoutes:
             )
         done = await agent.finished(turn)
         evidence = as_sources(done.evidence) if done.evidence else None
-        result = await answer(self.b, scope, ask, embed, rid, evidence, question=message.content)
+        result = await answer(
+            self.b,
+            scope,
+            ask,
+            embed,
+            rid,
+            evidence,
+            question=message.content,
+            understood=understood,
+        )
         meta = {**meta, "tool_calls": [s.model_dump() for s in done.steps]}
         return await self._store_reply(
             db, session["id"], result, meta, ask.query, done.steps, done.limited, done.spent

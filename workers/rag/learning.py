@@ -20,7 +20,6 @@ import re
 from typing import Any
 
 from kernel.bindings.ports import Statement
-from kernel.bindings.services import call, upstream_error
 from kernel.contracts.api import GeneratedBy, SearchHit
 from kernel.contracts.learning import (
     RTL,
@@ -39,6 +38,7 @@ from kernel.runtime.errors import PayloadTooLarge, UpstreamError
 from kernel.runtime.ids import sha256_hex
 from rag.allowance import model_allowance
 from rag.citations import Verifier, from_structured
+from rag.llm_client import ask_llm
 from rag.tools.dispatch import Caller, Toolbox
 from rag.tools.language import run_task, section_hits
 from rag.usercontext import level_of
@@ -99,17 +99,7 @@ async def _cached(db: TenantDB, kind: str, key: str) -> dict[str, Any] | None:
 async def plan(box: Toolbox, caller: Caller) -> Plan:
     allowed = await model_allowance(box.db(caller))
     ask = PlanRequest(providers=allowed.providers, models=allowed.models)
-    reply = await call(
-        box.b.service("LLM"),
-        "POST",
-        "/plan",
-        request_id=caller.request_id,
-        tenant_id=caller.scope.tenant_id,
-        payload=ask.model_dump(exclude_none=True),
-    )
-    if reply.status != 200:
-        raise upstream_error(reply, "llm Worker")
-    return Plan.model_validate_json(reply.body)
+    return await ask_llm(box.b, caller.scope.tenant_id, caller.request_id, "/plan", ask, Plan)
 
 
 def _live(document: dict[str, Any]) -> tuple[int, str]:

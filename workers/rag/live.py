@@ -52,7 +52,7 @@ from rag.answer import (
 )
 from rag.citations import Verifier, complete_prefix, from_structured, split_claims
 from rag.search import Embedder
-from rag.understanding import understand
+from rag.understanding import Understanding, understand
 from rag.usercontext import level_of
 
 ZERO = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -100,10 +100,11 @@ async def open_live(
     request_id: str,
     evidence: list[SearchHit] | None = None,
     question: str | None = None,
+    understood: Understanding | None = None,
 ) -> AsyncIterator[Item]:
     """As rag.answer.answer, streamed: small talk is one sentence; the rest is labelled with
     its intent in the `Finished` item."""
-    understood = await understand(question or request.query, embed_query)
+    understood = understood or await understand(question or request.query, embed_query)
     if understood.intent == "small_talk":
         reply = small_talk(question or request.query, request.query)
         return _abstain(

@@ -12,8 +12,8 @@ from typing import Any
 
 from kernel.bindings.ports import Statement
 from kernel.domain.tenancy import TenantDB, Viewer
-from kernel.runtime.errors import BadRequest, Forbidden, NotFound
-from rag.usercontext import may_read
+from kernel.runtime.errors import Forbidden
+from rag.usercontext import readable_subject
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -77,11 +77,7 @@ def select_summary(db: TenantDB) -> list[Statement]:
 
 
 async def read(db: TenantDB, viewer: Viewer | None, user_id: str | None = None) -> dict[str, Any]:
-    if viewer is None or not viewer.principal_id:
-        raise BadRequest("progress needs an authenticated principal")
-    subject = user_id or viewer.principal_id
-    if not may_read(viewer, subject):
-        raise NotFound(f"no progress for user {subject} that you may read")
+    subject = readable_subject(viewer, user_id, "progress")
     rows = (await db.run(select_sections(db, subject))).rows
     stats = (await db.run(select_stats(db, subject))).rows
     documents: dict[str, dict[str, Any]] = {}

@@ -96,13 +96,25 @@ async def understand(question: str, embed: Embedder) -> Understanding:
     best: dict[str, float] = {}
     for intent, phrases in EXAMPLES.items():
         for phrase in phrases:
-            score = cosine(vector, await embed(phrase))
+            score = cosine(vector, await _example_vector(phrase, embed))
             best[intent] = max(best.get(intent, -1.0), score)
     other = max((i for i in best if i != "factual"), key=lambda i: best[i])
     if best[other] - best["factual"] >= OTHER_MARGIN and other in ("small_talk", "out_of_scope"):
         scores = softmax({k: v for k, v in best.items()})
         return Understanding(other, scores[other], "embedding")
     return Understanding("factual", softmax(best)["factual"], "embedding")
+
+
+# The built-in example phrases are constants (no tenant's text): their vectors are kept per
+# isolate, so a question costs one embedding lookup, not one per example.
+_EXAMPLE_VECTORS: dict[str, list[float]] = {}
+
+
+async def _example_vector(phrase: str, embed: Embedder) -> list[float]:
+    found = _EXAMPLE_VECTORS.get(phrase)
+    if found is None:
+        found = _EXAMPLE_VECTORS[phrase] = await embed(phrase)
+    return found
 
 
 def softmax(sims: dict[str, float]) -> dict[str, float]:

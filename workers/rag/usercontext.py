@@ -41,13 +41,20 @@ def may_read(viewer: Viewer, user_id: str) -> bool:
     )
 
 
-async def read(db: TenantDB, viewer: Viewer | None, user_id: str | None = None) -> UserContext:
-    """The context of `user_id` (default: the viewer), if the viewer may read it."""
+def readable_subject(viewer: Viewer | None, user_id: str | None, what: str) -> str:
+    """Whose `what` (context, progress) is asked for — the viewer's own by default — if the
+    viewer may read it: themselves, or a teacher their student. Anyone else's: 404."""
     if viewer is None or not viewer.principal_id:
-        raise BadRequest("user context needs an authenticated principal")
+        raise BadRequest(f"{what} needs an authenticated principal")
     subject = user_id or viewer.principal_id
     if not may_read(viewer, subject):
-        raise NotFound(f"no context for user {subject} that you may read")
+        raise NotFound(f"no {what} for user {subject} that you may read")
+    return subject
+
+
+async def read(db: TenantDB, viewer: Viewer | None, user_id: str | None = None) -> UserContext:
+    """The context of `user_id` (default: the viewer), if the viewer may read it."""
+    subject = readable_subject(viewer, user_id, "context")
     rows = (await db.run(select(db, subject))).rows
     if not rows:
         return UserContext(user_id=subject)

@@ -23,12 +23,6 @@ class Page:
     after: str | None  # the last id of the previous page
 
 
-def _refuse(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", details={"fields": [{"field": field, "message": message}]}
-    )
-
-
 def only_params(query: Mapping[str, str], allowed: Collection[str] = ()) -> None:
     """Refuse query parameters a route does not read (a typo must not pass for a filter)."""
     for name in query:
@@ -38,7 +32,7 @@ def only_params(query: Mapping[str, str], allowed: Collection[str] = ()) -> None
                 if allowed
                 else "this list is not paginated and takes no query parameters"
             )
-            raise _refuse(name, f"unknown query parameter ({accepts})")
+            raise ValidationFailed.field(name, f"unknown query parameter ({accepts})")
 
 
 def page_params(
@@ -55,12 +49,16 @@ def page_params(
     if "limit" in query:
         raw = query["limit"]
         if not _LIMIT.match(raw) or not 1 <= int(raw) <= maximum:
-            raise _refuse("limit", f"must be an integer from 1 to {maximum}, got {raw[:20]!r}")
+            raise ValidationFailed.field(
+                "limit", f"must be an integer from 1 to {maximum}, got {raw[:20]!r}"
+            )
         limit = int(raw)
     given = [name for name in CURSOR_NAMES if name in query]
     if len(given) > 1:
-        raise _refuse(given[-1], "send the cursor once (`cursor`, or its older name `after`)")
+        raise ValidationFailed.field(
+            given[-1], "send the cursor once (`cursor`, or its older name `after`)"
+        )
     after = query[given[0]] if given else None
     if after is not None and not cursor.match(after):
-        raise _refuse(given[0], "not a cursor from this list's `next_cursor`")
+        raise ValidationFailed.field(given[0], "not a cursor from this list's `next_cursor`")
     return Page(limit=limit, after=after)

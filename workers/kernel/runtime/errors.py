@@ -83,6 +83,11 @@ class ValidationFailed(ApiError):
     status = 422
     code = "validation_error"
 
+    @classmethod
+    def field(cls, name: str, message: str) -> ValidationFailed:
+        """A 422 naming one field, in the shape request-model validation uses."""
+        return cls(f"{name}: {message}", details={"fields": [{"field": name, "message": message}]})
+
 
 class RateLimited(ApiError):
     status = 429

@@ -90,12 +90,14 @@ def parse_query(query: Mapping[str, str]) -> AuditQuery:
     )
     tool, user = query.get("tool"), query.get("user_id")
     if tool is not None and tool not in TOOLS:
-        raise _refuse("tool", f"unknown tool; known: {', '.join(TOOLS)}")
+        raise ValidationFailed.field("tool", f"unknown tool; known: {', '.join(TOOLS)}")
     if user is not None and not _USER.match(user):
-        raise _refuse("user_id", "not a user or API key id")
+        raise ValidationFailed.field("user_id", "not a user or API key id")
     for name in ("since", "until"):
         if name in query and not _TIME.match(query[name]):
-            raise _refuse(name, "must be an ISO 8601 UTC time, e.g. 2026-12-04T10:00:00Z")
+            raise ValidationFailed.field(
+                name, "must be an ISO 8601 UTC time, e.g. 2026-12-04T10:00:00Z"
+            )
     return AuditQuery(
         page.limit, page.after, tool, user, _iso(query.get("since")), _iso(query.get("until"))
     )
@@ -137,9 +139,3 @@ def page(rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     entries = [{**r, "model_requested": bool(r["model_requested"])} for r in rows[:limit]]
     more = len(rows) > limit
     return {"entries": entries, "next_cursor": entries[-1]["id"] if more else None}
-
-
-def _refuse(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", details={"fields": [{"field": field, "message": message}]}
-    )

@@ -14,9 +14,8 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from kernel.bindings.services import call, upstream_error
 from kernel.contracts.api import EntityType, GeneratedBy, IntentLabel, SearchHit
 from kernel.contracts.llm import GenerateRequest, Source, TaskRequest, TaskResponse, TaskType
 from kernel.contracts.tools import (
@@ -35,10 +34,11 @@ from kernel.contracts.tools import (
 )
 from kernel.domain.prompt_format import summary_question
 from kernel.domain.wordpiece import count_tokens
-from kernel.runtime.errors import UpstreamError, ValidationFailed
+from kernel.runtime.errors import ValidationFailed
 from rag.allowance import model_allowance
 from rag.answer import call_llm, claims_of, page_starts
 from rag.citations import Verifier
+from rag.llm_client import ask_llm
 from rag.tools.dispatch import Caller, Toolbox
 from rag.tools.knowledge import ingest_get
 from rag.understanding import cosine
@@ -227,22 +227,9 @@ def _q(value: str) -> str:
 async def run_task(box: Toolbox, caller: Caller, request: TaskRequest) -> TaskResponse:
     allowed = await model_allowance(box.db(caller))
     request.providers, request.models = allowed.providers, allowed.models
-    reply = await call(
-        box.b.service("LLM"),
-        "POST",
-        "/task",
-        request_id=caller.request_id,
-        tenant_id=caller.scope.tenant_id,
-        payload=request.model_dump(exclude_none=True),
+    done = await ask_llm(
+        box.b, caller.scope.tenant_id, caller.request_id, "/task", request, TaskResponse
     )
-    if reply.status != 200:
-        raise upstream_error(reply, "llm Worker")
-    try:
-        done = TaskResponse.model_validate_json(reply.body)
-    except ValidationError as exc:
-        raise UpstreamError(
-            f"llm Worker reply breaks its contract: {exc.errors()[0]['msg']}"
-        ) from exc
     caller.spent += done.usage.total_tokens
     return done
 
