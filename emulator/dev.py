@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from workers import Request
 
-from emulator import presigned
+from emulator import analyzer, presigned
 from emulator.cron import run_schedule
 from emulator.mesh import Mesh, build_mesh
 from kernel.domain.sigv4 import Credentials
@@ -132,6 +133,14 @@ class AsgiGateway:
         if scope["path"].startswith("/r2/"):  # R2's S3 endpoint, for presigned URLs
             await self._presigned(scope, host, query, dict(headers), b"".join(chunks), send)
             return
+        if scope["path"].startswith("/analyzer/"):  # the local signal analyzer (not deployed)
+            status, out, data = await analyzer.handle(
+                scope["method"], scope["path"], dict(headers), b"".join(chunks), fetch=self._get
+            )
+            encoded = [(k.encode(), v.encode()) for k, v in out.items()]
+            await send({"type": "http.response.start", "status": status, "headers": encoded})
+            await send({"type": "http.response.body", "body": data})
+            return
         request = Request(
             url,
             method=scope["method"],
@@ -145,6 +154,15 @@ class AsgiGateway:
             await _stream(response.stream, receive, send)
             return
         await send({"type": "http.response.body", "body": await response.bytes()})
+
+    async def _get(self, url: str) -> bytes:
+        """The analyzer's GET of a presigned URL, answered by this app without a socket."""
+        transport = httpx.ASGITransport(app=self)
+        async with httpx.AsyncClient(transport=transport) as client:
+            reply = await client.get(url)
+        if reply.status_code != 200:
+            raise analyzer.FetchFailed(f"the recording URL answered {reply.status_code}")
+        return reply.content
 
     async def _presigned(
         self,
@@ -210,6 +228,7 @@ async def _plain(send: Any, status: int, body: bytes) -> None:
 
 MODEL_SETTING = re.compile(
     r"^(EDGERAG_LLM_PROVIDERS|EDGERAG_TTS_PROVIDERS|EDGERAG_PIPER_URL"
+    r"|EDGERAG_ANALYZER_(URL|TOKEN|TIMEOUT_S)"
     r"|(ANTHROPIC|DEDALUS|OPENAI)_(API_KEY|BASE_URL)"
     r"|EDGERAG_(WORKERS_AI|ANTHROPIC|DEDALUS|OPENAI)_(MODEL|TIMEOUT_S))$"
 )
@@ -290,6 +309,10 @@ def main() -> None:
     piper = start_piper(settings)
     # Presigned upload URLs point at this server's /r2 (R2's S3 API, emulated).
     settings.setdefault("EDGERAG_R2_ENDPOINT", f"http://{args.host}:{args.port}/r2")
+    # Recordings are analysed by this server's signal analyzer unless another is configured.
+    settings.setdefault(
+        "EDGERAG_ANALYZER_URL", f"http://{args.host}:{args.port}/analyzer/v1/analyze"
+    )
     if settings.get("EDGERAG_TTS_PROVIDERS", "").lower() == "none":
         settings.pop("EDGERAG_TTS_PROVIDERS")
     mesh = build_mesh(data_dir, operator_token=token, vars=settings)
@@ -305,6 +328,7 @@ def main() -> None:
         else settings.get("EDGERAG_TTS_PROVIDERS", "not enabled")
     )
     print(f"edgerag: text to speech: {speech}", flush=True)
+    print(f"edgerag: recording analyzer: {settings['EDGERAG_ANALYZER_URL']}", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
     crons = ", ".join(f"{w} {c.expression!r}" for w, cs in mesh.triggers.items() for c in cs)
     print(f"edgerag: cron triggers (fired at start, then on schedule, UTC): {crons}", flush=True)

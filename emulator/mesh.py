@@ -40,13 +40,13 @@ WRANGLER_CONFIGS: dict[str, Path] = {
     for w in WORKERS
 }
 
-PROVIDER_SECRET = re.compile(r"^(ANTHROPIC|DEDALUS|OPENAI)_")
+PROVIDER_SECRET = re.compile(r"^((ANTHROPIC|DEDALUS|OPENAI)_|EDGERAG_ANALYZER_TOKEN$)")
 
 # Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
 BINDINGS: dict[str, tuple[str, ...]] = {
     "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
     "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"),
-    "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND"),
+    "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND", "LLM"),
     "llm": ("AI", "KV", "DB", "HTTP", "R2"),
 }
 

@@ -106,6 +106,23 @@ class EmulatedR2:
                 raise BindingError(f"R2 object {key!r} is missing its body: {exc}") from exc
         return Blob(info=_info(row), data=data)
 
+    async def get_range(self, key: str, offset: int, length: int) -> bytes | None:
+        """Reads only the asked bytes from the body file (seek + read), never the whole body."""
+        check_r2_key(key)
+        if offset < 0 or length < 0:
+            raise BindingError(
+                f"R2 range needs offset >= 0 and length >= 0, got {offset}, {length}"
+            )
+        async with self._lock:  # the row and the body it names, as one object (see put)
+            if self._row(key) is None:
+                return None
+            try:
+                with (self._objects / _file_name(key)).open("rb") as fh:
+                    fh.seek(offset)
+                    return fh.read(length)
+            except OSError as exc:
+                raise BindingError(f"R2 object {key!r} is missing its body: {exc}") from exc
+
     async def head(self, key: str) -> BlobInfo | None:
         check_r2_key(key)
         async with self._lock:

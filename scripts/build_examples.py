@@ -1,4 +1,5 @@
-"""Build examples/: the three short lessons on flight that the README's commands upload.
+"""Build examples/: the three short lessons on flight that the README's commands upload, and
+a generated practice recording (tests/fixtures/audiogen.py).
 
     python scripts/build_examples.py      (or `make examples`)
 
@@ -21,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.fixtures.audiogen import practice_take  # noqa: E402
 from tests.fixtures.pdfgen import make_pdf  # noqa: E402
 
 OUT = REPO / "examples"
@@ -179,6 +181,8 @@ def build() -> dict[str, bytes]:
         "lesson.pdf": lesson_pdf(),
         "four-forces.md": FOUR_FORCES_MD.encode(),
         "gliders.docx": gliders_docx(),
+        # A practice take for the recordings walk-through (8 s, 16 kHz mono WAV).
+        "practice.wav": practice_take(seconds=8.0, rate=16000),
     }
 
 

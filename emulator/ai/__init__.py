@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator.ai import generator, reranker, tasks
+from emulator.ai import feedback, generator, reranker, tasks
 from emulator.ai.embeddings import (
     DIMENSIONS,
     F32,
@@ -78,7 +78,13 @@ def _json_mode(model: str, response_format: Any) -> str | None:
     return "claims"
 
 
-TASK_SCHEMAS = ("extract_entities", "suggest_tags", "personalize_section", "translate_blocks")
+TASK_SCHEMAS = (
+    "extract_entities",
+    "suggest_tags",
+    "personalize_section",
+    "translate_blocks",
+    "performance_feedback",
+)
 TRANSLATION_MODEL = "@cf/meta/m2m100-1.2b"
 
 
@@ -167,6 +173,7 @@ class EmulatedAI:
                     "suggest_tags": tasks.TAGS_NAME,
                     "personalize_section": tasks.PERSONALIZE_NAME,
                     "translate_blocks": tasks.TRANSLATE_NAME,
+                    "performance_feedback": feedback.NAME,
                 },
                 "function_calling": tasks.TOOLS_NAME,
             },

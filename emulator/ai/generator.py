@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator.ai import lexical, tasks
+from emulator.ai import feedback, lexical, tasks
 from emulator.ai.embeddings import MiniLMEncoder
 from kernel.domain.prompt_format import (
     ABSTAIN_TEXT,
@@ -174,6 +174,14 @@ def task(
         asked = re.search(r"for a (\w+) reader", prompt.question) if prompt else None
         level = asked.group(1) if asked else "intermediate"
         response = tasks.personalize(prompt.sources if prompt else [], level, split_sentences)
+    elif kind == "performance_feedback":
+        content = str(users[-1].get("content", "")) if users else ""
+        head = content.split("\n", 1)[0]
+        analysis = (
+            json.loads(head.removeprefix("Analysis: ")) if head.startswith("Analysis: ") else {}
+        )
+        prompt = parse_grounded_prompt(content)
+        response = feedback.feedback(analysis, prompt.sources if prompt else [], split_sentences)
     elif kind == "translate_blocks":
         language = re.search(r"into (\S+) for students", str(messages[0].get("content")))
         blocks = json.loads(text.removeprefix("Blocks:\n"))

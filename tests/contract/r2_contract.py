@@ -51,6 +51,31 @@ class R2Contract:
         await blobs.delete(["nope"])  # deleting a missing key is not an error
         assert await blobs.list() == []
 
+    async def test_get_range_reads_part_of_the_body(self, blobs: BlobStore) -> None:
+        data = bytes(range(256)) * 40  # 10,240 bytes
+        await blobs.put("rec/a.wav", data, content_type="audio/wav")
+        assert await blobs.get_range("rec/a.wav", 0, 12) == data[:12]
+        assert await blobs.get_range("rec/a.wav", 4000, 1000) == data[4000:5000]  # the middle
+        assert await blobs.get_range("rec/a.wav", 10_239, 1) == data[-1:]
+
+    async def test_get_range_past_the_end_is_short(self, blobs: BlobStore) -> None:
+        data = b"0123456789"
+        await blobs.put("short", data)
+        assert await blobs.get_range("short", 6, 100) == b"6789"
+        assert await blobs.get_range("short", 0, 1 << 20) == data
+
+    async def test_get_range_from_the_end_or_beyond_is_empty(self, blobs: BlobStore) -> None:
+        await blobs.put("short", b"0123456789")
+        assert await blobs.get_range("short", 10, 5) == b""
+        assert await blobs.get_range("short", 1000, 5) == b""
+        assert await blobs.get_range("short", 3, 0) == b""
+        await blobs.put("empty", b"")
+        assert await blobs.get_range("empty", 0, 10) == b""
+
+    async def test_get_range_of_a_missing_key_is_none(self, blobs: BlobStore) -> None:
+        assert await blobs.get_range("nope", 0, 10) is None
+        assert await blobs.get_range("nope", 0, 0) is None
+
     async def test_overwrite_replaces_body_and_metadata(self, blobs: BlobStore) -> None:
         await blobs.put("k", b"old", custom_metadata={"v": "1"})
         info = await blobs.put("k", b"newer")

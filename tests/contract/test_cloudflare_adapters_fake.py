@@ -141,9 +141,23 @@ class FakeR2:
         )
         return FakeR2Object(info)
 
-    async def get(self, key: str) -> FakeR2Object | None:
-        blob = await self.r2.get(key)
-        return None if blob is None else FakeR2Object(blob.info, blob.data)
+    async def get(self, key: str, options: dict[str, Any] | None = None) -> FakeR2Object | None:
+        _check_sdk_args(options)
+        if options is None or "range" not in options:
+            blob = await self.r2.get(key)
+            return None if blob is None else FakeR2Object(blob.info, blob.data)
+        # R2GetOptions.range {offset, length}: the body is that slice, `size` stays the whole
+        # object's; a range starting at or past the end is refused, as R2 does.
+        info = await self.r2.head(key)
+        if info is None:
+            return None
+        offset, length = options["range"]["offset"], options["range"]["length"]
+        assert isinstance(offset, int) and isinstance(length, int), options
+        if offset >= info.size or length <= 0:
+            raise RuntimeError("get: The requested range is not satisfiable. (10039)")
+        data = await self.r2.get_range(key, offset, length)
+        assert data is not None
+        return FakeR2Object(info, data)
 
     async def head(self, key: str) -> FakeR2Object | None:
         info = await self.r2.head(key)

@@ -311,6 +311,9 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("POST", "/personalize"),
         ("POST", "/translate"),
         ("POST", "/tts"),
+        # tests/contract/test_workspace_routes.py
+        ("POST", "/recordings/{recording_id}/feedback"),
+        ("GET", "/recordings/{recording_id}/feedback"),
     }
     assert routes(build_llm) == shared | {
         ("POST", "/generate"),
@@ -318,4 +321,5 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         ("POST", "/agent"),
         ("POST", "/plan"),
         ("POST", "/tts"),
+        ("POST", "/analyze"),  # tests/contract/test_workspace_routes.py
     }

@@ -42,7 +42,8 @@ CONFIGS = {
 BINDINGS = {
     "gateway": {"DB", "KV", "RAG", "INGEST", "LLM"},
     "rag": {"DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"},
-    "ingest": {"DB", "R2", "VECTORIZE", "AI", "SELF"},  # SELF: long documents continue there
+    # SELF: long documents continue there; LLM: recording analysis (llm.analyzer)
+    "ingest": {"DB", "R2", "VECTORIZE", "AI", "SELF", "LLM"},
     "llm": {"AI", "KV", "DB", "R2"},
 }
 # Cron triggers per Worker; ingest sweeps jobs whose lease expired after a crash.
@@ -90,7 +91,15 @@ def vendored_top_level() -> Iterator[set[str]]:
     names: set[str] = set()
     for whl in found:
         with zipfile.ZipFile(whl) as zf:
-            names |= {n.split("/", 1)[0] for n in zf.namelist()}
+            for name in zf.namelist():
+                # As the stage step unpacks: <dist>.data/purelib|platlib/ go to the root, the
+                # rest of <dist>.data/ (scripts, man pages: mutagen has both) is left out.
+                lib = re.match(r"[^/]+\.data/(purelib|platlib)/", name)
+                if lib is not None:
+                    name = name[lib.end() :]
+                elif re.match(r"[^/]+\.data/", name):
+                    continue
+                names.add(name.split("/", 1)[0])
     yield names
     for config in CONFIGS.values():
         link = config.parent / "python_modules"
@@ -202,13 +211,14 @@ def test_vendored_pins_are_complete_and_match_the_runtime_pin() -> None:
         "typing_extensions",
         "annotated_types",
         "typing_inspection",
+        "mutagen",  # ingest.audio: recording headers
     }
     assert needed <= pins.keys(), needed - pins.keys()
-    runtime = re.search(
-        r"^pydantic==(\S+)", (ROOT / "requirements" / "runtime.txt").read_text(), re.M
-    )
-    assert runtime, "requirements/runtime.txt pins pydantic"
-    assert pins["pydantic"] == runtime[1], "deployed pydantic != the one the emulator tests run"
+    runtime_txt = (ROOT / "requirements" / "runtime.txt").read_text()
+    for package in ("pydantic", "mutagen"):
+        runtime = re.search(rf"^{package}==(\S+)", runtime_txt, re.M)
+        assert runtime, f"requirements/runtime.txt pins {package}"
+        assert pins[package] == runtime[1], f"deployed {package} != the one the emulator tests run"
 
 
 # --- wrangler, offline ----------------------------------------------------------------------
@@ -278,7 +288,12 @@ def test_dry_run_bundle_is_this_worker_plus_kernel(
     # Vendored: exactly the pinned wheels, pydantic-core built for this Pyodide, nothing heavy.
     top = {f.split("/", 1)[0] for f in vendored}
     assert top == vendored_top_level, (top ^ vendored_top_level, "python_modules/ drifted")
-    for module in ("pydantic/__init__.py", "pydantic_core/__init__.py", "typing_extensions.py"):
+    for module in (
+        "pydantic/__init__.py",
+        "pydantic_core/__init__.py",
+        "typing_extensions.py",
+        "mutagen/__init__.py",
+    ):
         assert module in vendored, f"python_modules/{module} missing"
     native = sorted(f for f in vendored if re.search(r"\.so(\.|$)", f))
     assert native == ["pydantic_core/_pydantic_core.cpython-314-wasm32-emscripten.so"], native

@@ -73,7 +73,7 @@ async def test_malformed_bodies(client: httpx.AsyncClient, mesh: Mesh) -> None:
     )
     assert_error(await client.post("/v1/documents", content=b"[]", headers=json_headers), 422)
     error = assert_error(await client.post("/v1/documents", json={"title": "t"}, headers=auth), 422)
-    assert "exactly one of `text` or `url`" in error["message"]
+    assert "exactly one of `text`, `url` or `upload_id`" in error["message"]
     error = assert_error(
         await client.post("/v1/documents", json={"title": 7, "text": "x"}, headers=auth), 422
     )

@@ -11,43 +11,14 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from tests.e2e.conftest import new_tenant
+from tests.e2e.conftest import new_tenant, wait_ready
 from tests.e2e.identity import add_user, tuned_mesh
-
-LESSON = (Path(__file__).resolve().parents[2] / "examples" / "lesson.pdf").read_bytes()
+from tests.e2e.workspace_helpers import LESSON, create_project
 
 
 @pytest.fixture
 def mesh(data_dir: Path, ai: Any) -> Mesh:
     return tuned_mesh(data_dir, ai)
-
-
-async def _project(
-    client: httpx.AsyncClient,
-    auth: dict[str, str],
-    title: str,
-    data: bytes = LESSON,
-    upload: bool = True,
-) -> dict[str, Any]:
-    made = await client.post(
-        "/v1/projects",
-        json={
-            "title": title,
-            "description": "for class",
-            "filename": "lesson.pdf",
-            "size_bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        },
-        headers=auth,
-    )
-    assert made.status_code == 201, made.text
-    body = made.json()
-    assert body["project"]["status"] == "pending" and body["project"]["access"] == "owner"
-    if upload:
-        ticket = body["upload"]
-        put = await client.put(ticket["url"], content=data, headers=ticket["headers"])
-        assert put.status_code == 200, put.text
-    return dict(body["project"])
 
 
 async def test_projects_upload_confirm_share_and_delete(
@@ -60,7 +31,7 @@ async def test_projects_upload_confirm_share_and_delete(
     await client.post(
         "/v1/relationships", json={"student_id": student["id"]}, headers=teacher["auth"]
     )
-    project = await _project(client, teacher["auth"], "Sonata")
+    project = await create_project(client, teacher["auth"], "Sonata")
     path = f"/v1/projects/{project['id']}"
     ready = await client.post(f"{path}/confirm", headers=teacher["auth"])
     assert ready.status_code == 200, ready.text
@@ -106,7 +77,7 @@ async def test_projects_upload_confirm_share_and_delete(
     assert revoked.status_code == 200
     assert (await client.get(path, headers=student["auth"])).status_code == 404
     # A teacher sees their student's projects; another teacher does not.
-    mine = await _project(client, student["auth"], "My practice")
+    mine = await create_project(client, student["auth"], "My practice")
     await client.post(f"/v1/projects/{mine['id']}/confirm", headers=student["auth"])
     as_teacher = await client.get(f"/v1/projects/{mine['id']}", headers=teacher["auth"])
     assert as_teacher.status_code == 200 and as_teacher.json()["access"] == "teacher"
@@ -128,10 +99,10 @@ async def test_projects_upload_confirm_share_and_delete(
 
 async def test_confirm_refuses_a_missing_or_fake_pdf(client: httpx.AsyncClient) -> None:
     _, admin = await new_tenant(client, "projects-bad")
-    early = await _project(client, admin, "Early", upload=False)
+    early = await create_project(client, admin, "Early", upload=False)
     refused = await client.post(f"/v1/projects/{early['id']}/confirm", headers=admin)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "upload_missing"
-    fake = await _project(client, admin, "Fake", data=b"not a pdf at all " * 20)
+    fake = await create_project(client, admin, "Fake", data=b"not a pdf at all " * 20)
     refused = await client.post(f"/v1/projects/{fake['id']}/confirm", headers=admin)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_a_pdf"
     for body in (
@@ -140,3 +111,70 @@ async def test_confirm_refuses_a_missing_or_fake_pdf(client: httpx.AsyncClient) 
     ):
         assert (await client.post("/v1/projects", json=body, headers=admin)).status_code == 422
     assert (await client.get("/v1/projects/prj_nope", headers=admin)).status_code == 404
+
+
+async def test_a_project_indexed_for_search_and_a_document_from_an_upload(
+    client: httpx.AsyncClient,
+) -> None:
+    tenant, admin = await new_tenant(client, "projects-index")
+    teacher = await add_user(client, admin, tenant, "teacher", "t@i.test")
+    student = await add_user(client, admin, tenant, "student", "s@i.test")
+    theirs = await create_project(client, student["auth"], "Mine")
+    refused = await client.post(
+        f"/v1/projects/{theirs['id']}/confirm", json={"index": True}, headers=student["auth"]
+    )
+    assert refused.status_code == 403  # adding to the knowledge base is a writer's
+    project = await create_project(client, teacher["auth"], "Lesson handout")
+    done = await client.post(
+        f"/v1/projects/{project['id']}/confirm",
+        json={"index": True, "visibility": "tenant"},
+        headers=teacher["auth"],
+    )
+    assert done.status_code == 200, done.text
+    document_id = done.json()["document_id"]
+    assert document_id and done.json()["status"] == "ready"
+    status = await wait_ready(client, teacher["auth"], document_id)
+    assert status["status"] == "ready", status
+    found = await client.post("/v1/search", json={"query": "lift"}, headers=student["auth"])
+    assert document_id in {h["document_id"] for h in found.json()["results"]}
+    again = await client.post(
+        f"/v1/projects/{project['id']}/confirm", json={"index": True}, headers=teacher["auth"]
+    )
+    assert again.json()["document_id"] == document_id  # indexed once
+    # Any confirmed direct upload of the caller's can become a document.
+    ticket = (
+        await client.post(
+            "/v1/uploads",
+            json={
+                "filename": "lesson.pdf",
+                "content_type": "application/pdf",
+                "size_bytes": len(LESSON),
+                "sha256": hashlib.sha256(LESSON).hexdigest(),
+            },
+            headers=teacher["auth"],
+        )
+    ).json()
+    unconfirmed = await client.post(
+        "/v1/documents", json={"upload_id": ticket["upload_id"]}, headers=teacher["auth"]
+    )
+    assert unconfirmed.status_code == 409
+    await client.put(ticket["url"], content=LESSON, headers=ticket["headers"])
+    await client.post(f"/v1/uploads/{ticket['upload_id']}/confirm", headers=teacher["auth"])
+    stolen = await client.post(
+        "/v1/documents", json={"upload_id": ticket["upload_id"]}, headers=admin
+    )
+    assert stolen.status_code == 404  # someone else's upload
+    made = await client.post(
+        "/v1/documents",
+        json={"upload_id": ticket["upload_id"], "title": "From R2"},
+        headers=teacher["auth"],
+    )
+    assert made.status_code == 202, made.text
+    ready = await wait_ready(client, teacher["auth"], made.json()["document_id"])
+    assert ready["status"] == "ready"
+    both = await client.post(
+        "/v1/documents",
+        json={"upload_id": ticket["upload_id"], "text": "x", "title": "t"},
+        headers=teacher["auth"],
+    )
+    assert both.status_code == 422

@@ -27,7 +27,13 @@ from tests.e2e.devserver import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-SECTIONS = ("Try it", "Auth, roles and limits", "Tools and user context", "Learning features")
+SECTIONS = (
+    "Try it",
+    "Auth, roles and limits",
+    "Tools and user context",
+    "Learning features",
+    "Workspaces: projects, annotations, recordings",
+)
 MARK = "@@readme-command"
 GUARD_S = 900  # a hang guard for the whole script, not a timing assertion
 
@@ -218,6 +224,27 @@ def test_readme_commands_run_as_written(workdir: Path, dev_server: int) -> None:
     assert find(steps, "/v1/tts")[0].output.strip() == "audio/wav"
     with wave.open(str(workdir / "speech.wav")) as speech:  # real, playable speech
         assert speech.getnframes() / speech.getframerate() > 2 and speech.getnchannels() == 1
+
+    # Workspaces section.
+    assert find(steps, "/v1/projects/$PRJ/confirm")[0].json_values() == [["ready", 2, True]]
+    assert find(steps, "/v1/projects/$PRJ/access")[0].json_values() == [["view"]]
+    assert find(steps, "-X POST $B/v1/annotations")[0].json_values() == [["highlight", True]]
+    assert find(steps, "/v1/annotations?project_id")[0].json_values() == [[["highlight", False]]]
+    puts = [s.output.strip() for s in find(steps, "put examples/")]
+    assert puts == ["200", "200"], puts
+    confirmed = find(steps, "/v1/recordings/$REC/confirm")[0].json_values()
+    assert confirmed == [["ready", "wav", 8.0, 16000, 1]], confirmed
+    measured = {
+        name: (value, unit) for name, value, unit in find(steps, "/analysis")[0].json_values()
+    }
+    assert measured["onset_density"] == (2.0, "onsets/s") and measured["tempo_stability"][0] == 1.0
+    assert set(measured) == {
+        "loudness", "dynamic_range", "onset_density", "tempo_stability", "pitch_stability"
+    }  # fmt: skip
+    ((overall, cited_tips, citations),) = find(steps, "/feedback")[0].json_values()
+    assert overall and cited_tips >= 1 and citations >= 1, (overall, cited_tips, citations)
+    title, trends = find(steps, "get_performance_analysis")[0].json_values()[0]
+    assert title == "Scale practice" and set(trends) == set(measured)
 
 
 def test_make_dev_passes_port_and_host() -> None:

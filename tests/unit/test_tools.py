@@ -233,4 +233,5 @@ def test_the_dispatcher_checks_then_audits_every_outcome(tmp_path: Path) -> None
         "classify_intent",
         "tag_document",
         "ingest_document",
+        "get_performance_analysis",
     }

@@ -144,7 +144,17 @@ async def rate_limit_status(gw: Gateway, request: Request) -> Response:
     db = gw.tdb(who.tenant_id)
     windows = []
     limits = await gw.limits_for(db)
-    for route_class in ("search", "answer", "ingest", "api", "personalize", "translate", "tts"):
+    for route_class in (
+        "search",
+        "answer",
+        "ingest",
+        "api",
+        "personalize",
+        "translate",
+        "tts",
+        "analysis",
+        "feedback",
+    ):
         windows += ratelimit.windows_for(limits, route_class, {"user": who.id, "tenant": "*"})
     decisions = await ratelimit.peek(db, windows)
     # The same RateLimit-* headers as every route, for the caller's tightest window.

@@ -35,6 +35,9 @@ DEFAULT_LIMITS: Limits = {
     "personalize": {"user": (5, DAY), "tenant": (500, DAY)},
     "translate": {"user": (5, DAY), "tenant": (500, DAY)},
     "tts": {"user": (50, DAY), "tenant": (5000, DAY)},
+    # Workspaces (issue 14): an analyzer run, and feedback a model writes from it.
+    "analysis": {"user": (30, DAY), "tenant": (3000, DAY)},
+    "feedback": {"user": (20, DAY), "tenant": (2000, DAY)},
     "search": {"user": (120, 60), "tenant": (3000, 60)},
     "ingest": {"user": (60, 3600), "tenant": (1000, 3600)},
     "api": {"user": (600, 60), "tenant": (10000, 60)},

@@ -23,6 +23,7 @@ from gateway.models import (
 )
 from gateway.route import UPLOAD, Cost, Route
 from kernel.contracts import api
+from kernel.contracts import workspaces as ws
 from kernel.contracts.learning import (
     PersonalizeRequest,
     PersonalizeResponse,
@@ -149,6 +150,48 @@ ROUTES: tuple[Route, ...] = (
           "INGEST", response_model=api.GrantList),
     Route("DELETE", "/v1/projects/{project_id}/access/{user_id}", "Revoke a grant (owner or"
           " admin)", "INGEST"),
+    # --- annotations (the ingest Worker: each in its author's copy, teachers see students') -
+    Route("POST", "/v1/annotations", "Annotate a page of a project you can see: {project_id,"
+          " page, kind: highlight|note|drawing, …its normalized geometry}", "INGEST",
+          request_model=ws.CreateAnnotation, response_model=ws.Annotation, status=201),
+    Route("GET", "/v1/annotations", "A project's annotations you may see (?project_id, ?page):"
+          " yours; a teacher's students' too; an admin's all", "INGEST", paged=True,
+          response_model=ws.AnnotationList),
+    Route("GET", "/v1/annotations/{annotation_id}", "One annotation", "INGEST",
+          response_model=ws.Annotation),
+    Route("PATCH", "/v1/annotations/{annotation_id}", "Change an annotation's page or fields"
+          " (its author only; the kind stays)", "INGEST", response_model=ws.Annotation),
+    Route("DELETE", "/v1/annotations/{annotation_id}", "Delete an annotation (its author"
+          " only)", "INGEST"),
+    # --- recordings, analysis, feedback -------------------------------------------------------
+    Route("POST", "/v1/recordings", "A recording ({title, filename, content_type, size_bytes,"
+          " sha256}: WAV, FLAC, MP3, OGG or M4A) → 201 {recording (pending), upload: a presigned"
+          " PUT}", "INGEST", request_model=ws.CreateRecording,
+          response_model=ws.RecordingCreated, status=201),
+    Route("GET", "/v1/recordings", "Recordings you may see (yours; a teacher's students'; an"
+          " admin's all); ?owner_id, ?status, ?format", "INGEST", paged=True,
+          response_model=ws.RecordingList),
+    Route("GET", "/v1/recordings/{recording_id}", "One recording with its latest analysis",
+          "INGEST", response_model=ws.Recording),
+    Route("DELETE", "/v1/recordings/{recording_id}", "Delete a recording, its audio, analyses"
+          " and feedback (owner or admin)", "INGEST"),
+    Route("POST", "/v1/recordings/{recording_id}/confirm", "Check the upload and read duration,"
+          " sample rate and channels from its headers → ready (or rejected, with why)",
+          "INGEST", response_model=ws.Recording),
+    Route("POST", "/v1/recordings/{recording_id}/analysis", "Run the analyzer (the tenant's or"
+          " the deployment's) → 201 the analysis; a failed run is kept as failed, with why",
+          "INGEST", rate="analysis", response_model=ws.Analysis, status=201),
+    Route("GET", "/v1/recordings/{recording_id}/analysis", "The recording's analyses, newest"
+          " first", "INGEST", response_model=ws.AnalysisList),
+    Route("GET", "/v1/recordings/{recording_id}/analysis/{analysis_id}", "One analysis",
+          "INGEST", response_model=ws.Analysis),
+    Route("POST", "/v1/recordings/{recording_id}/feedback", "Structured feedback from the"
+          " latest analysis and the knowledge base; every knowledge statement cited; cached"
+          " per (analysis, model, prompt version)", "RAG", rate="feedback", spends_tokens=True,
+          refund_cached=True, request_model=ws.FeedbackRequest, response_model=ws.Feedback,
+          status=201),
+    Route("GET", "/v1/recordings/{recording_id}/feedback", "The recording's feedback history,"
+          " newest first", "RAG", response_model=ws.FeedbackList),
     Route("GET", "/v1/settings", "Tenant ingestion settings", "INGEST",
           response_model=api.TenantSettings),
     Route("PATCH", "/v1/settings", "Change tenant settings (admin)", "INGEST", roles=ADMIN,

@@ -20,7 +20,9 @@ from kernel.domain.tenancy import TenantDB
 from kernel.runtime.errors import ValidationFailed
 
 TTL_S = 30.0
-TUNABLE = frozenset({"answer", "search", "ingest", "api", "personalize", "translate", "tts"})
+TUNABLE = frozenset(
+    {"answer", "search", "ingest", "api", "personalize", "translate", "tts", "analysis", "feedback"}
+)
 Overrides = dict[str, dict[str, int]]
 _cache: dict[str, tuple[float, Overrides]] = {}
 

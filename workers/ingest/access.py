@@ -37,3 +37,15 @@ async def authorize(db: TenantDB, viewer: Viewer | None, document_id: str, *, wr
         raise NotFound(f"document {document_id} not found")
     if write and viewer.role != "admin" and rows[0]["owner_id"] != viewer.principal_id:
         raise Forbidden("teachers change and delete only the documents they own")
+
+
+def own_or_students(viewer: Viewer, column: str, first_param: int) -> tuple[str, list[str]]:
+    """` AND <column> IN (...)` for work that is someone's own (annotations, recordings): the
+    viewer's, and a teacher's students' too; "" for an admin, who sees the tenant's."""
+    if viewer.role == "admin":
+        return "", []
+    people = [viewer.principal_id]
+    if viewer.role == "teacher":
+        people += sorted(set(viewer.students) - {viewer.principal_id})
+    marks = ", ".join(f"?{first_param + i}" for i in range(len(people)))
+    return f" AND {column} IN ({marks})", people

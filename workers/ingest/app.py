@@ -10,9 +10,10 @@ from typing import Any
 
 from ingest import direct, jobs, sections, store
 from ingest.access import WRITERS, authorize
-from ingest.project_routes import ProjectRoutes
+from ingest.project_routes import AnnotationRoutes, ProjectRoutes
+from ingest.recording_routes import RecordingRoutes
 from ingest.settings import IngestSettings, apply_change, effective
-from ingest.uploads import read_upload
+from ingest.uploads import Upload, read_upload
 from kernel.bindings.env import Bindings, resolve
 from kernel.bindings.health import add_internal_routes
 from kernel.bindings.ports import Statement
@@ -82,19 +83,19 @@ class Ingest:
             bindings.var("EDGERAG_INGEST_SLICE_SECONDS") or jobs.DEFAULT_SLICE_SECONDS
         )
 
-    async def _settings(self, db: TenantDB) -> tuple[dict[str, Any], IngestSettings]:
+    async def settings_for(self, db: TenantDB) -> tuple[dict[str, Any], IngestSettings]:
         rows = (await db.run(store.select_settings(db))).rows
         row = dict(rows[0]) if rows else {}
         return row, effective(self.b, row)
 
     async def get_settings(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
-        _, current = await self._settings(db)
+        _, current = await self.settings_for(db)
         return json_response(EffectiveSettings.model_validate(current.public()).model_dump())
 
     async def update_settings(self, request: Request) -> Response:
         db = tenant_db(self.b, request)
-        row, _ = await self._settings(db)
+        row, _ = await self.settings_for(db)
         new = apply_change(self.b, row, request.model(TenantSettings))
         # Cached answers embed the corpus version: a new provider narrowing must not be
         # answered from what another provider wrote.
@@ -107,16 +108,29 @@ class Ingest:
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
         if not new_document:  # before reading a byte of the upload
             await authorize(db, scope.viewer, document_id, write=True)
-        _, current = await self._settings(db)
-        key = request.header("idempotency-key")
-        if key is not None and not _IDEMPOTENCY_KEY.match(key):
-            raise BadRequest("Idempotency-Key must be 1-255 visible ASCII characters")
+        _, current = await self.settings_for(db)
+        _idempotency_key(request)  # a bad key is refused before anything is fetched
+        owner = request.header(PRINCIPAL_HEADER) or ""
+
+        async def from_upload(upload_id: str, max_bytes: int) -> tuple[bytes, str, str]:
+            return await direct.read_confirmed(self.b, db, owner, upload_id, max_bytes)
+
         upload = await read_upload(
             request,
             max_bytes=current.max_upload_bytes,
             outbound=self.b.outbound,
             replacing=not new_document,
+            from_upload=from_upload,
         )
+        return await self.accept_upload(request, db, upload, document_id, new_document)
+
+    async def accept_upload(
+        self, request: Request, db: TenantDB, upload: Upload, document_id: str, new_document: bool
+    ) -> Response:
+        """Queue `upload` as a new document (or version) and schedule its ingestion job."""
+        scope = db.scope
+        _, current = await self.settings_for(db)
+        key = _idempotency_key(request)
         status, body = await jobs.accept(
             self.b,
             scope,
@@ -414,6 +428,13 @@ class Ingest:
         return json_response(status.model_dump())
 
 
+def _idempotency_key(request: Request) -> str | None:
+    key = request.header("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequest("Idempotency-Key must be 1-255 visible ASCII characters")
+    return key
+
+
 class IngestApp(WorkerApp):
     """The routes plus the cron handler, built once per env (kernel.runtime.platform.cached_app)."""
 
@@ -431,7 +452,9 @@ async def run_scheduled(app: WorkerApp, controller: Any, ctx: Any) -> int:
 
 
 def build_app(raw_env: Any) -> WorkerApp:
-    ingest = Ingest(bindings := resolve("ingest", raw_env, {"SELF": "ingest"}, outbound=True))
+    ingest = Ingest(
+        bindings := resolve("ingest", raw_env, {"SELF": "ingest", "LLM": "llm"}, outbound=True)
+    )
     router = Router()
     router.add("POST", "/documents", ingest.create)
     router.add("GET", "/documents", ingest.list)
@@ -441,7 +464,7 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/documents/{document_id}/restore", ingest.restore)
     router.add("GET", "/documents/{document_id}/status", ingest.status)
     router.add("PATCH", "/documents/{document_id}", ingest.update)
-    work = ProjectRoutes(ingest.b)
+    work = ProjectRoutes(ingest)
     router.add("POST", "/projects", work.create)
     router.add("GET", "/projects", work.list)
     router.add("GET", "/projects/{project_id}", work.get)
@@ -451,6 +474,21 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/projects/{project_id}/access", work.grant)
     router.add("GET", "/projects/{project_id}/access", work.grants)
     router.add("DELETE", "/projects/{project_id}/access/{user_id}", work.revoke)
+    notes = AnnotationRoutes(ingest.b)
+    router.add("POST", "/annotations", notes.create)
+    router.add("GET", "/annotations", notes.list)
+    router.add("GET", "/annotations/{annotation_id}", notes.get)
+    router.add("PATCH", "/annotations/{annotation_id}", notes.update)
+    router.add("DELETE", "/annotations/{annotation_id}", notes.delete)
+    tapes = RecordingRoutes(ingest.b)
+    router.add("POST", "/recordings", tapes.create)
+    router.add("GET", "/recordings", tapes.list)
+    router.add("GET", "/recordings/{recording_id}", tapes.get)
+    router.add("DELETE", "/recordings/{recording_id}", tapes.delete)
+    router.add("POST", "/recordings/{recording_id}/confirm", tapes.confirm)
+    router.add("POST", "/recordings/{recording_id}/analysis", tapes.analyze)
+    router.add("GET", "/recordings/{recording_id}/analysis", tapes.analyses)
+    router.add("GET", "/recordings/{recording_id}/analysis/{analysis_id}", tapes.analysis)
     router.add("POST", "/uploads", ingest.create_upload)
     router.add("POST", "/uploads/{upload_id}/confirm", ingest.confirm_upload)
     router.add("GET", "/uploads/{upload_id}/download", ingest.download_upload)

@@ -18,7 +18,13 @@ from kernel.bindings.ports import Statement
 from kernel.contracts.api import CreateUpload, DownloadTicket, UploadStatus, UploadTicket
 from kernel.domain.sigv4 import Credentials, presign
 from kernel.domain.tenancy import TenantDB
-from kernel.runtime.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from kernel.runtime.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from kernel.runtime.ids import new_id
 
 EXPIRES_S = 600
@@ -154,3 +160,21 @@ async def download(b: Bindings, db: TenantDB, owner: str, upload_id: str) -> Dow
     creds, endpoint, bucket = signer(b)
     url = presign(creds, "GET", f"{endpoint}/{bucket}/{row['object_key']}", expires_s=EXPIRES_S)
     return DownloadTicket(upload_id=upload_id, url=url, expires_at=_iso(time.time() + EXPIRES_S))
+
+
+async def read_confirmed(
+    b: Bindings, db: TenantDB, owner: str, upload_id: str, max_bytes: int
+) -> tuple[bytes, str, str]:
+    """(bytes, content type, file name) of the owner's confirmed upload, for a document: the
+    document size limit holds whatever the upload's own limit was."""
+    row = await _owned(db, upload_id, owner)
+    if row["status"] != "confirmed":
+        raise Conflict("the upload is not confirmed yet", code="upload_not_confirmed")
+    if int(row["size_bytes"]) > max_bytes:
+        raise PayloadTooLarge(
+            f"the upload is {row['size_bytes']} bytes; a document may be {max_bytes}"
+        )
+    blob = await b.need(b.blobs, "R2").get(str(row["object_key"]))
+    if blob is None:
+        raise NotFound(f"upload {upload_id} not found")
+    return blob.data, str(row["content_type"]), str(row["filename"])

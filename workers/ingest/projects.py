@@ -29,7 +29,7 @@ from kernel.runtime.ids import new_id
 
 COLUMNS = (
     "p.id, p.owner_id, p.title, p.description, p.status, p.upload_id, p.page_count,"
-    " p.pdf_title, p.created_at, p.updated_at"
+    " p.pdf_title, p.created_at, p.updated_at, p.document_id"
 )
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -188,6 +188,9 @@ async def delete(b: Bindings, db: TenantDB, viewer: Viewer, project_id: str) -> 
             db.statement(
                 "DELETE FROM project_access WHERE tenant_id = ?1 AND project_id = ?2",
                 (project_id,),
+            ),
+            db.statement(
+                "DELETE FROM annotations WHERE tenant_id = ?1 AND project_id = ?2", (project_id,)
             ),
             db.statement("DELETE FROM projects WHERE tenant_id = ?1 AND id = ?2", (project_id,)),
             db.statement(

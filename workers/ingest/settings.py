@@ -18,6 +18,8 @@ from ingest.extract.base import (
     DEFAULT_MAX_TEXT_CHARS,
 )
 from kernel.bindings.env import Bindings
+from kernel.bindings.ports import OutboundError
+from kernel.bindings.url_policy import check_url
 from kernel.contracts.api import TenantSettings
 from kernel.runtime.errors import ValidationFailed
 
@@ -30,8 +32,15 @@ LIMITS: dict[str, tuple[str, int]] = {
     "max_chunks": ("EDGERAG_MAX_CHUNKS", DEFAULT_MAX_CHUNKS),
 }
 # Stored as JSON arrays; None = no narrowing / the built-in set.
-LISTS = ("llm_providers", "llm_models", "entity_types", "intent_labels")
-COLUMNS = ("chunk_tokens", "chunk_overlap", *LIMITS, *LISTS, "translation_provider")
+LISTS = ("llm_providers", "llm_models", "entity_types", "intent_labels", "recording_dimensions")
+COLUMNS = (
+    "chunk_tokens",
+    "chunk_overlap",
+    *LIMITS,
+    *LISTS,
+    "translation_provider",
+    "analyzer_url",
+)
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,14 @@ class IngestSettings:
     entity_types: list[dict[str, str]] | None = None
     intent_labels: list[dict[str, str]] | None = None
     translation_provider: str | None = None
+    analyzer_url: str | None = None  # None: the deployment's EDGERAG_ANALYZER_URL
+    recording_dimensions: list[dict[str, str]] | None = None  # None: the signal dimensions
 
     def public(self) -> dict[str, Any]:
         return {
             "translation_provider": self.translation_provider,
+            "analyzer_url": self.analyzer_url,
+            "recording_dimensions": self.recording_dimensions,
             "llm_providers": self.llm_providers,
             "llm_models": self.llm_models,
             "entity_types": self.entity_types,
@@ -85,6 +98,8 @@ def effective(b: Bindings, row: dict[str, Any]) -> IngestSettings:
         entity_types=_objects(row.get("entity_types")),
         intent_labels=_objects(row.get("intent_labels")),
         translation_provider=row.get("translation_provider"),
+        analyzer_url=row.get("analyzer_url"),
+        recording_dimensions=_objects(row.get("recording_dimensions")),
     )
 
 
@@ -109,7 +124,18 @@ def apply_change(b: Bindings, row: dict[str, Any], change: TenantSettings) -> di
     for name, value in sent.items():
         if name in top and value > top[name]:
             raise ValidationFailed(f"{name}: this deployment allows at most {top[name]}")
+    if "analyzer_url" in change.model_fields_set:
+        url = sent.get("analyzer_url")
+        if url is not None:
+            try:
+                check_url(url)
+            except OutboundError as exc:
+                raise ValidationFailed.field("analyzer_url", str(exc)) from exc
+            if not url.startswith("https://"):
+                raise ValidationFailed.field("analyzer_url", "a tenant's analyzer is an https URL")
     new = {name: row.get(name) for name in COLUMNS} | sent
+    if "analyzer_url" in change.model_fields_set:
+        new["analyzer_url"] = sent.get("analyzer_url")  # an explicit null: the deployment's
     for name in LISTS:  # stored as JSON; an explicit null resets the list to "all"
         if name in change.model_fields_set:
             value = sent.get(name)

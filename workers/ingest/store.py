@@ -498,8 +498,8 @@ def insert_idempotency(
 def select_settings(db: TenantDB) -> Statement:
     return db.statement(
         "SELECT chunk_tokens, chunk_overlap, max_upload_bytes, max_inflated_bytes, max_text_chars,"
-        " max_chunks, llm_providers, llm_models, entity_types, intent_labels, translation_provider"
-        " FROM tenant_settings"
+        " max_chunks, llm_providers, llm_models, entity_types, intent_labels, translation_provider,"
+        " analyzer_url, recording_dimensions FROM tenant_settings"
         " WHERE tenant_id = ?1"
     )
 
@@ -516,6 +516,8 @@ _SETTINGS = (
     "entity_types",
     "intent_labels",
     "translation_provider",
+    "analyzer_url",
+    "recording_dimensions",  # JSON array
 )
 
 

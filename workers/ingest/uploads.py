@@ -5,6 +5,7 @@ Everything here validates early and names the field at fault; nothing is written
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +45,8 @@ class ReplacementDocument(JsonDocument):
 
     @model_validator(mode="after")
     def one_source(self) -> ReplacementDocument:  # replaces JsonDocument's (same name)
-        if (self.text is None) == (self.url is None):
-            raise ValueError("send exactly one of `text` or `url`")
+        if sum(v is not None for v in (self.text, self.url, self.upload_id)) != 1:
+            raise ValueError("send exactly one of `text`, `url` or `upload_id`")
         if self.text is not None and not self.text.strip():
             raise ValueError("text is empty after removing whitespace")
         return self
@@ -58,8 +59,17 @@ def _content_kind(request: Request) -> str:
     return (request.header("content-type") or "").split(";")[0].strip().lower()
 
 
+# An upload id → (bytes, content type, file name) of the caller's confirmed direct upload.
+FromUpload = Callable[[str, int], Awaitable[tuple[bytes, str, str]]]
+
+
 async def read_upload(
-    request: Request, *, max_bytes: int, outbound: Outbound | None, replacing: bool = False
+    request: Request,
+    *,
+    max_bytes: int,
+    outbound: Outbound | None,
+    replacing: bool = False,
+    from_upload: FromUpload | None = None,
 ) -> Upload:
     kind = _content_kind(request)
     if len(request.body) > max_bytes + 64 * 1024:  # multipart framing allowance
@@ -83,6 +93,17 @@ async def read_upload(
                 data=data,
                 content_type="text/plain; charset=utf-8",
                 filename=None,
+                title=doc.title,
+                **options,
+            )
+        if doc.upload_id is not None:
+            if from_upload is None:
+                raise BadRequest("direct uploads are not configured on this deployment")
+            data, content_type, filename = await from_upload(doc.upload_id, max_bytes)
+            return Upload(
+                data=data,
+                content_type=content_type,
+                filename=filename,
                 title=doc.title,
                 **options,
             )

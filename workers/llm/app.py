@@ -9,6 +9,7 @@ from kernel.bindings.health import add_internal_routes
 from kernel.contracts.learning import SpeakRequest
 from kernel.contracts.llm import (
     AgentRequest,
+    AnalyzeRequest,
     GenerateRequest,
     Plan,
     PlanRequest,
@@ -22,7 +23,7 @@ from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.metrics import registry
 from kernel.runtime.router import Router
-from llm import speech
+from llm import analyzer, speech
 from llm.agent import agent_step
 from llm.generation import generate_grounded, stream_grounded
 from llm.providers import configured
@@ -76,6 +77,12 @@ class Llm:
             headers[CACHED_HEADER] = "true"
         return Response(status=200, headers=headers, body=spoken.audio)
 
+    async def analyze(self, request: Request) -> Response:
+        """A recording's analysis from the tenant's or the deployment's analyzer, checked."""
+        scope = scope_from_request(request)
+        done = await analyzer.analyze(self.b, request.model(AnalyzeRequest), scope.tenant_id)
+        return json_response(done.model_dump())
+
     async def task(self, request: Request) -> Response:
         scope = scope_from_request(request)
         done = await run_task(self.b, request.model(TaskRequest), scope.tenant_id)
@@ -104,12 +111,14 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/agent", llm.agent)
     router.add("POST", "/plan", llm.plan)
     router.add("POST", "/tts", llm.tts)
+    router.add("POST", "/analyze", llm.analyze)
 
     async def providers() -> dict[str, Any]:
         chain = ProviderRouter(bindings, configured(bindings))
         return {
             "providers": [await chain.describe(p) for p in chain.chain],
             "speech": speech.describe(bindings),
+            "analyzer": analyzer.describe(bindings),
         }
 
     add_internal_routes(router, bindings, providers)

@@ -145,6 +145,54 @@ TRANSLATE_SCHEMA: dict[str, Any] = {
     "required": ["blocks"],
     "additionalProperties": False,
 }
+_STATEMENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "dimension": {
+            "type": "string",
+            "description": "The analysis dimension the statement is about; '' if none.",
+        },
+        "source": {
+            "type": "integer",
+            "description": "The source the statement's advice comes from; 0 when it only"
+            " reports the analysis.",
+        },
+        "quote": {
+            "type": "string",
+            "description": "The words of that source it rests on, copied exactly; '' otherwise.",
+        },
+    },
+    "required": ["text", "dimension", "source", "quote"],
+    "additionalProperties": False,
+}
+FEEDBACK_SCHEMA: dict[str, Any] = {
+    "title": "performance_feedback",
+    "description": "Feedback on a recording from its analysis and the sources.",
+    "type": "object",
+    "properties": {
+        "overall": _STATEMENT,
+        "strengths": {"type": "array", "items": _STATEMENT},
+        "improvements": {"type": "array", "items": _STATEMENT},
+        "segments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start_s": {"type": "number"},
+                    "end_s": {"type": "number"},
+                    "observation": _STATEMENT,
+                    "suggestion": _STATEMENT,
+                },
+                "required": ["start_s", "end_s", "observation", "suggestion"],
+                "additionalProperties": False,
+            },
+        },
+        "practice": {"type": "array", "items": _STATEMENT},
+    },
+    "required": ["overall", "strengths", "improvements", "segments", "practice"],
+    "additionalProperties": False,
+}
 LEVELS = {
     "beginner": "a beginner: plain words, short sentences, and a note defining each technical term",
     "intermediate": "an intermediate reader: clear and precise, terms kept",
@@ -175,11 +223,28 @@ def _translate_prompt(request: TaskRequest) -> tuple[str, dict[str, Any], str]:
     return system, TRANSLATE_SCHEMA, "blocks"
 
 
+def _feedback_prompt(request: TaskRequest) -> tuple[str, dict[str, Any], str]:
+    system = (
+        "You are a music teacher giving feedback on a student's recording. The analysis lists"
+        " measured dimensions (score 0..1, higher is better, with uncertainty; a dimension"
+        " with graded false only describes the playing, it is neither a strength nor a"
+        " weakness) and time segments; dimensions it does not list were not measured: say"
+        " nothing about them."
+        " Give an overall assessment, strengths, improvements, observations on particular"
+        " segments with a suggestion each, and practice recommendations. A statement that"
+        " reports the analysis names its dimension and uses source 0. Advice taken from the"
+        " sources gives the source number and the exact words of that source it rests on;"
+        f" give no advice the sources do not contain. {UNTRUSTED}"
+    )
+    return system, FEEDBACK_SCHEMA, "strengths"
+
+
 PROMPTS: dict[str, Callable[[TaskRequest], tuple[str, dict[str, Any], str]]] = {
     "extract_entities": _entities_prompt,
     "tag_document": _tags_prompt,
     "personalize": _personalize_prompt,
     "translate": _translate_prompt,
+    "feedback": _feedback_prompt,
 }
 
 
@@ -188,6 +253,13 @@ def user_message(request: TaskRequest) -> str:
         sources = [s.text for s in sorted(request.sources, key=lambda s: s.n)]
         return format_grounded_prompt(
             sources, f"Rewrite this section for a {request.level} reader."
+        )
+    if request.task == "feedback":
+        sources = [s.text for s in sorted(request.sources, key=lambda s: s.n)]
+        focus = f", focusing on {request.focus}" if request.focus else ""
+        analysis = json.dumps(request.analysis or {}, ensure_ascii=False, separators=(",", ":"))
+        return f"Analysis: {analysis}\n\n" + format_grounded_prompt(
+            sources, f"Give feedback on this recording{focus}."
         )
     if request.task == "translate":
         blocks = [b.model_dump() for b in request.blocks]

@@ -27,6 +27,7 @@ from rag.cache import Caches, cached_embedder
 from rag.chat_routes import ChatRoutes
 from rag.evaluation import evaluate_golden_set
 from rag.learning_routes import LearningRoutes
+from rag.recording_routes import RecordingRoutes
 from rag.replies import spent
 from rag.search import Embedder, hybrid_search
 from rag.tool_routes import ToolRoutes
@@ -123,5 +124,8 @@ def build_app(raw_env: Any) -> WorkerApp:
     router.add("POST", "/personalize", learning.personalize)
     router.add("POST", "/translate", learning.translate)
     router.add("POST", "/tts", learning.tts)
+    tapes = RecordingRoutes(bindings, tools)
+    router.add("POST", "/recordings/{recording_id}/feedback", tapes.feedback)
+    router.add("GET", "/recordings/{recording_id}/feedback", tapes.feedback_history)
     add_internal_routes(router, bindings)
     return WorkerApp("rag", router)

@@ -47,6 +47,8 @@ class HealthReport(BaseModel):
     providers: list[ProviderHealth] | None = None  # the llm Worker's model provider chain
     # The llm Worker's text-to-speech providers ([] = not enabled: POST /v1/tts is a 501).
     speech: list[dict[str, Any]] | None = None
+    # The llm Worker's deployment analyzer for recordings (None: only tenants' own, if any).
+    analyzer: dict[str, Any] | None = None
 
 
 def build_health_report(bindings: Bindings) -> HealthReport:

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from kernel.contracts.analyzer import MAX_DIMENSIONS, Dimension
+
 MAX_QUERY_CHARS = 2000
 MAX_TITLE_CHARS = 512
 
@@ -182,11 +184,13 @@ class FileName(Strict):
 class JsonDocument(DocumentOptions):
     text: str | None = Field(default=None, min_length=1)
     url: str | None = Field(default=None, min_length=1, max_length=2048)
+    # A confirmed direct upload of the caller's (POST /v1/uploads): large files skip the Worker.
+    upload_id: Annotated[str, Field(pattern=r"^up_[0-9a-f]{24}$")] | None = None
 
     @model_validator(mode="after")
     def one_source(self) -> JsonDocument:
-        if (self.text is None) == (self.url is None):
-            raise ValueError("send exactly one of `text` or `url`")
+        if sum(v is not None for v in (self.text, self.url, self.upload_id)) != 1:
+            raise ValueError("send exactly one of `text`, `url` or `upload_id`")
         if self.text is not None and not self.text.strip():
             raise ValueError("text is empty after removing whitespace")
         if self.text is not None and self.title is None:
@@ -237,6 +241,20 @@ class TenantSettings(Strict):
     # Who translates sections (POST /v1/translate): Workers AI's m2m100, or the model layer
     # (the tenant's providers). None: the deployment's EDGERAG_TRANSLATION_PROVIDER.
     translation_provider: Literal["workers-ai", "llm"] | None = None
+    # Recordings (issue 14): the tenant's analyzer — an https URL serving the analyzer contract
+    # (kernel.contracts.analyzer), `null` for the deployment's — and the dimensions recordings
+    # are judged on (`null`: the signal analyzer's measurements).
+    analyzer_url: Annotated[str, Field(min_length=9, max_length=2048)] | None = None
+    recording_dimensions: list[Dimension] | None = Field(
+        default=None, min_length=1, max_length=MAX_DIMENSIONS
+    )
+
+    @field_validator("recording_dimensions")
+    @classmethod
+    def distinct_names(cls, value: list[Dimension] | None) -> list[Dimension] | None:
+        if value is not None and len({d.name for d in value}) != len(value):
+            raise ValueError("dimension names must be distinct")
+        return value
 
     @field_validator("llm_providers", "llm_models")
     @classmethod
@@ -369,19 +387,37 @@ class ChatMessageRequest(Strict):
 
 
 # --- direct uploads (presigned R2 URLs) --------------------------------------------------------
-UPLOAD_TYPES = {
-    "application/pdf": "document",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "document",
-    "text/html": "document",
-    "text/markdown": "document",
-    "text/plain": "document",
-    "audio/wav": "audio",
-    "audio/x-wav": "audio",
-    "audio/flac": "audio",
-    "audio/mpeg": "audio",
-    "audio/ogg": "audio",
-    "audio/mp4": "audio",
+# Recordings: each container ingest.audio reads, with the content types that name it.
+AUDIO_FORMATS: dict[str, tuple[str, ...]] = {
+    "wav": ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"),
+    "flac": ("audio/flac", "audio/x-flac"),
+    "mp3": ("audio/mpeg", "audio/mp3"),
+    "ogg": ("audio/ogg", "audio/opus", "application/ogg"),
+    "m4a": ("audio/mp4", "audio/x-m4a", "audio/m4a"),
 }
+AUDIO_TYPES = tuple(t for types in AUDIO_FORMATS.values() for t in types)
+# What a direct upload may be: a document's types and the audio ones (tests/unit check it).
+UploadType = Literal[
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "text/html",
+    "text/markdown",
+    "text/plain",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "audio/vnd.wave",
+    "audio/flac",
+    "audio/x-flac",
+    "audio/mpeg",
+    "audio/mp3",
+    "audio/ogg",
+    "audio/opus",
+    "application/ogg",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/m4a",
+]
 
 
 class CreateUpload(Strict):
@@ -389,19 +425,7 @@ class CreateUpload(Strict):
     the URL, so nothing else can be uploaded with it."""
 
     filename: Annotated[Label, Field(min_length=1, max_length=255)]
-    content_type: Literal[
-        "application/pdf",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "text/html",
-        "text/markdown",
-        "text/plain",
-        "audio/wav",
-        "audio/x-wav",
-        "audio/flac",
-        "audio/mpeg",
-        "audio/ogg",
-        "audio/mp4",
-    ]
+    content_type: UploadType
     size_bytes: int = Field(ge=1, le=1024 * 1024 * 1024)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     purpose: Literal["document", "project", "recording"] = "document"
@@ -459,6 +483,15 @@ class Project(BaseModel):
     created_at: str
     updated_at: str
     access: Literal["owner", "admin", "edit", "view", "teacher"] | None = None
+    document_id: str | None = None  # the knowledge-base document it was indexed as
+
+
+class ConfirmProject(Strict):
+    """`POST /v1/projects/{id}/confirm`: `index` also adds the PDF to the knowledge base (a
+    teacher's or an admin's), as a document of this visibility."""
+
+    index: bool = False
+    visibility: Visibility = "private"
 
 
 class ProjectCreated(BaseModel):

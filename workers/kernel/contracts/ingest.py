@@ -164,6 +164,8 @@ class EffectiveSettings(BaseModel):
     entity_types: list[dict[str, str]] | None = None  # None: the built-in types only
     intent_labels: list[dict[str, str]] | None = None  # None: the default intent set
     translation_provider: str | None = None  # None: EDGERAG_TRANSLATION_PROVIDER
+    analyzer_url: str | None = None  # None: the deployment's analyzer (EDGERAG_ANALYZER_URL)
+    recording_dimensions: list[dict[str, str]] | None = None  # None: the signal measurements
 
 
 class JobRef(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kernel.contracts.analyzer import AnalyzerRequest
 from kernel.contracts.api import ProviderAttempt, Strict
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "AgentRequest",
     "AgentResponse",
     "AgentToolCall",
+    "AnalyzeRequest",
     "GenerateRequest",
     "GenerateResponse",
     "GeneratedClaim",
@@ -159,7 +161,7 @@ class TaskRequest(Strict):
     """`POST /task`: one structured-output job over `text` (the model's reply is an object of
     the task's schema, `llm.tasks`). The caller checks the object against the text."""
 
-    task: Literal["extract_entities", "tag_document", "personalize", "translate"]
+    task: Literal["extract_entities", "tag_document", "personalize", "translate", "feedback"]
     text: str = Field(default="", max_length=40_000)  # extract_entities, tag_document
     types: list[TaskType] = Field(default_factory=list, max_length=30)  # entity types
     max_items: int = Field(default=10, ge=1, le=100)  # tags to suggest
@@ -167,6 +169,9 @@ class TaskRequest(Strict):
     level: Literal["beginner", "intermediate", "advanced"] | None = None  # personalize
     blocks: list[TextBlock] = Field(default_factory=list, max_length=200)  # translate
     language: str | None = Field(default=None, max_length=35)  # translate: BCP-47
+    # feedback: the recording's measured dimensions and segments (sources: the knowledge base)
+    analysis: dict[str, Any] | None = None
+    focus: str | None = Field(default=None, max_length=200)
     max_tokens: int = Field(default=600, ge=16, le=4000)
     providers: list[str] | None = Field(default=None, max_length=10)
     models: list[str] | None = Field(default=None, max_length=20)
@@ -236,3 +241,12 @@ class PlanRequest(Strict):
 class Plan(BaseModel):
     provider: str  # "none": nobody can answer now
     model: str
+
+
+# --- /analyze: a recording through the tenant's or the deployment's analyzer (llm.analyzer) ----
+class AnalyzeRequest(Strict):
+    """`analyzer_url`: the tenant's own (https) analyzer, or None for the deployment's
+    (EDGERAG_ANALYZER_URL). The reply is the analyzer's `AnalyzerResponse`, checked."""
+
+    analyzer_url: str | None = Field(default=None, max_length=2048)
+    request: AnalyzerRequest

@@ -291,6 +291,55 @@ class ToolSpec:
         }
 
 
+# --- get_performance_analysis ---------------------------------------------------------------
+RecordingId = Annotated[str, Field(pattern=r"^rec_[0-9a-f]{24}$")]
+
+
+class PerformanceArgs(Strict):
+    """One recording, or a user's latest analysed recordings (default: the caller's own)."""
+
+    recording_id: RecordingId | None = None
+    user_id: UserId | None = None
+    limit: int = Field(default=5, ge=1, le=20)
+
+
+class PerformanceDimension(BaseModel):
+    name: str
+    label: str
+    group: str
+    score: float
+    uncertainty: float
+    graded: bool = True
+    value: float | None = None
+    unit: str | None = None
+
+
+class RecordingPerformance(BaseModel):
+    recording_id: str
+    title: str
+    owner_id: str
+    recorded_at: str
+    duration_s: float | None
+    analysis_id: str | None  # None: not analysed yet
+    analyzer: str | None = None
+    dimensions: list[PerformanceDimension] = []
+    unmeasured: list[str] = []
+
+
+class Trend(BaseModel):
+    """A dimension over the recordings listed, oldest to newest."""
+
+    name: str
+    label: str
+    scores: list[float]
+    change: float  # newest − oldest
+
+
+class PerformanceResult(BaseModel):
+    recordings: list[RecordingPerformance]  # newest first
+    trends: list[Trend]
+
+
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in (
@@ -357,6 +406,15 @@ TOOLS: dict[str, ToolSpec] = {
             rate="answer",
             spends_tokens=True,
             timeout_s=60.0,
+        ),
+        ToolSpec(
+            "get_performance_analysis",
+            "Measured dimensions (score 0..1, uncertainty) of a recording, or of a user's latest"
+            " analysed recordings with each dimension's trend — for the recording's owner, their"
+            " teachers and admins. Dimensions not measured are listed, never scored.",
+            PerformanceArgs,
+            PerformanceResult,
+            timeout_s=15.0,
         ),
         ToolSpec(
             "ingest_document",

@@ -7,6 +7,7 @@ its CPython shim locally) to and from these, so handlers never touch the FFI.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from kernel.runtime.errors import (
     BadRequest,
+    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -73,6 +75,17 @@ class Request:
     def model(self, model: type[Model], *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Model:
         """Parse and validate the JSON body; a failure names the offending field."""
         return validate(model, self.json(max_bytes=max_bytes))
+
+    def optional_model(self, model: type[Model]) -> Model:
+        """As `model`, but an empty body is the model's defaults (`POST …/confirm` with none)."""
+        return self.model(model) if self.body.strip() else model()
+
+    def id_param(self, name: str, pattern: re.Pattern[str], what: str) -> str:
+        """The path parameter `name`; one not shaped like `what`'s ids names nothing: 404."""
+        value = self.params[name]
+        if not pattern.match(value):
+            raise NotFound(f"{what} {value[:80]} not found")
+        return value
 
 
 def validate(model: type[Model], data: Any) -> Model:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.tools import documents, knowledge, language
+from rag.tools import documents, knowledge, language, performance
 from rag.tools.dispatch import Impl
 
 IMPLS: dict[str, Impl] = {
@@ -14,4 +14,5 @@ IMPLS: dict[str, Impl] = {
     "classify_intent": language.classify_intent,
     "tag_document": documents.tag_document,
     "ingest_document": documents.ingest_document,
+    "get_performance_analysis": performance.get_performance_analysis,
 }
