@@ -39,7 +39,7 @@ llamacpp: $(LLAMA_STAMP)
 dev: $(STAMP) $(PIPER_STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m emulator.dev --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
-test: $(STAMP) $(LLAMA_STAMP) $(PIPER_STAMP) lint typecheck node-deps pyodide-wheels readme-tools
+test: $(STAMP) $(LLAMA_STAMP) $(PIPER_STAMP) lint typecheck node-deps pyodide-wheels readme-tools browser-tools
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The README's examples use curl and jq, and tests/e2e/test_readme.py runs them: install both
@@ -50,6 +50,18 @@ readme-tools:
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get install -y -q curl jq || { apt-get update -q && apt-get install -y -q curl jq; }; \
 		else echo "the README's examples need curl and jq: install them (e.g. apt-get install curl jq, brew install jq)" >&2; exit 1; fi; }
+
+# The web console's browser tests (tests/browser) drive Debian's headless Chromium with Playwright
+# for Python; Playwright never downloads a browser of its own. Install Chromium when missing (as
+# root, with apt-get), else say what to install.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+CHROMIUM ?= /usr/bin/chromium
+.PHONY: browser-tools
+browser-tools:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+		else echo "the console's browser tests need Chromium at $(CHROMIUM): install it (e.g. apt-get install chromium)" >&2; exit 1; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -124,6 +136,12 @@ pyodide-wheels: $(STAMP)
 # Tier 6 alone: wrangler d1 migrations apply --local + deploy --dry-run for every Worker.
 deploy-check: $(STAMP) $(NODE_STAMP) pyodide-wheels
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider -m deploy tests/deploy/test_wrangler.py
+
+# `deploy --dry-run` for every tenant and environment of deploy/tenants.toml (offline), and a
+# wrangler build of one stack's generated configs (docs/operations.md).
+.PHONY: deploy-dry-run
+deploy-dry-run: $(STAMP) $(NODE_STAMP) pyodide-wheels
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_deploy_dry_run.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .wrangler .wheels

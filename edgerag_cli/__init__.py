@@ -46,6 +46,8 @@ from typing import Any, Literal, Protocol, TextIO
 
 import httpx
 
+from edgerag_cli.deploy import cli as deploy_cli
+
 __all__ = ["CONTENT_TYPES", "Loader", "Outcome", "discover", "main", "scan"]
 
 CONTENT_TYPES = {
@@ -530,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--timeout", type=float, default=120.0, help="HTTP timeout per request")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     load.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    deploy_cli.add_parsers(commands)  # deploy, drift: per-tenant deploys (edgerag_cli/deploy/)
     return parser
 
 
@@ -637,6 +640,8 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    if args.command in deploy_cli.COMMANDS:
+        return deploy_cli.run(args, stdout=out, stderr=err)
     if not args.api_key:
         parser.print_usage(err)
         print("error: an API key is required: --api-key or EDGERAG_API_KEY", file=err)

@@ -230,7 +230,8 @@ MODEL_SETTING = re.compile(
     r"^(EDGERAG_LLM_PROVIDERS|EDGERAG_TTS_PROVIDERS|EDGERAG_PIPER_URL"
     r"|EDGERAG_ANALYZER_(URL|TOKEN|TIMEOUT_S)"
     r"|(ANTHROPIC|DEDALUS|OPENAI)_(API_KEY|BASE_URL)"
-    r"|EDGERAG_(WORKERS_AI|ANTHROPIC|DEDALUS|OPENAI)_(MODEL|TIMEOUT_S))$"
+    r"|EDGERAG_(WORKERS_AI|ANTHROPIC|DEDALUS|OPENAI)_(MODEL|TIMEOUT_S)"
+    r"|EDGERAG_OTLP_(ENDPOINT|HEADERS)|EDGERAG_TRACE_CONTENT_TENANTS)$"  # traces (every Worker)
 )
 
 
@@ -330,6 +331,7 @@ def main() -> None:
     print(f"edgerag: text to speech: {speech}", flush=True)
     print(f"edgerag: recording analyzer: {settings['EDGERAG_ANALYZER_URL']}", flush=True)
     print(f"edgerag: gateway on http://{args.host}:{args.port}  (GET /health)", flush=True)
+    print(f"edgerag: web console on http://{args.host}:{args.port}/console", flush=True)
     crons = ", ".join(f"{w} {c.expression!r}" for w, cs in mesh.triggers.items() for c in cs)
     print(f"edgerag: cron triggers (fired at start, then on schedule, UTC): {crons}", flush=True)
     uvicorn.run(AsgiGateway(mesh, crons=True), host=args.host, port=args.port, log_level="warning")

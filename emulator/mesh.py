@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from emulator.assets import EmulatedAssets, assets_directory
 from emulator.cron import Cron, ScheduledController, load_triggers
 from emulator.d1 import EmulatedD1
 from emulator.http import EmulatedHttp
@@ -44,7 +45,7 @@ PROVIDER_SECRET = re.compile(r"^((ANTHROPIC|DEDALUS|OPENAI)_|EDGERAG_ANALYZER_TO
 
 # Which bindings each Worker gets — mirrors wrangler.toml and workers/<name>/wrangler.toml.
 BINDINGS: dict[str, tuple[str, ...]] = {
-    "gateway": ("DB", "KV", "RAG", "INGEST", "LLM"),
+    "gateway": ("DB", "KV", "RAG", "INGEST", "LLM", "ASSETS"),
     "rag": ("DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"),
     "ingest": ("DB", "R2", "VECTORIZE", "AI", "SELF", "OUTBOUND", "LLM"),
     "llm": ("AI", "KV", "DB", "HTTP", "R2"),
@@ -188,6 +189,13 @@ def build_mesh(
     mesh.stores["SELF"] = mesh.stores["INGEST"]  # ingest's self binding: follow-up invocations
     mesh.stores["OUTBOUND"] = outbound or EmulatedOutbound()
     mesh.stores["HTTP"] = http or EmulatedHttp()  # the llm Worker's model providers
+    # Span export (kernel.bindings.traces): on Cloudflare every Worker's global fetch, so not a
+    # wrangler binding; here one transport in every Worker's env, used only with an endpoint set.
+    mesh.stores["OTLP"] = EmulatedHttp()
+    # The gateway's static assets (the web console): the folder its wrangler.toml names.
+    console = assets_directory(WRANGLER_CONFIGS["gateway"])
+    assert console is not None, "wrangler.toml declares the gateway's [assets]"
+    mesh.stores["ASSETS"] = EmulatedAssets(console)
     given = {"EDGERAG_ENV": "local", **(vars or {})}
     # Provider keys and URLs are the llm Worker's alone (as its Worker secrets are on Cloudflare).
     provider_vars = {k: v for k, v in given.items() if PROVIDER_SECRET.match(k)}
@@ -195,6 +203,7 @@ def build_mesh(
     for worker in WORKERS:
         own = provider_vars if worker == "llm" else {}
         env = SimpleNamespace(**{b: mesh.stores[b] for b in BINDINGS[worker]}, **common_vars, **own)
+        env.OTLP = mesh.stores["OTLP"]
         if worker == "gateway" and operator_token:
             env.EDGERAG_OPERATOR_TOKEN = operator_token
         if worker == "gateway":  # secrets only the gateway holds

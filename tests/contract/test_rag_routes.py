@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from emulator.mesh import Mesh
-from kernel.contracts import health, learning, llm, rag, tools
-from kernel.contracts.api import SearchResponse
+from kernel.contracts import ai_sdk, health, learning, llm, openai, rag, tools
+from kernel.contracts.api import Citation, SearchResponse
 from kernel.runtime import sse
 from tests.contract.internal_routes import WorkerClient, assert_is
 from tests.e2e.conftest import new_tenant
@@ -265,6 +265,88 @@ async def test_llm_agent_step(workers: SimpleNamespace) -> None:
     assert status == 422
 
 
+async def test_openai_models_and_completion(workers: SimpleNamespace) -> None:
+    status, body, _ = await workers.rag.call("GET", "/models")
+    listed = assert_is(openai.OpenAIModelList, body)
+    assert status == 200 and [m.id for m in listed.data] == list(openai.MODELS)
+    assert_is(openai.OpenAIModel, body["data"][0])
+    status, body, _ = await workers.rag.call("GET", "/models/edgerag-dense")
+    assert status == 200 and assert_is(openai.OpenAIModel, body).owned_by == workers.rag.tenant_id
+    status, body, _ = await workers.rag.call("GET", "/models/gpt-4o")
+    assert status == 404 and body["error"]["code"] == "model_not_found"
+    ask = openai.OpenAIChatRequest(
+        model="edgerag", messages=[openai.OpenAIMessage(role="user", content=QUESTION)]
+    )
+    status, body, headers = await workers.rag.call("POST", "/chat/completions", ask)
+    reply = assert_is(openai.OpenAIChatCompletion, body)
+    assert status == 200 and headers[rag.USAGE_HEADER] == str(reply.usage.total_tokens)
+    choice = body["choices"][0]
+    assert_is(openai.CompletionChoice, choice)
+    assert_is(openai.AssistantMessage, choice["message"])
+    assert_is(openai.AnswerExtras, choice["message"]["edgerag"])
+    assert_is(openai.CompletionUsage, body["usage"])
+    for citation in choice["message"]["citations"]:
+        assert_is(Citation, citation)
+    assert reply.choices[0].message.citations and not reply.choices[0].message.edgerag.abstained
+
+
+async def _stream(workers: SimpleNamespace, path: str, body: dict[str, Any]) -> Any:
+    response = await workers.rag.service.fetch(
+        "POST",
+        path,
+        headers={
+            "x-request-id": "req_contract",
+            "x-edgerag-tenant": workers.rag.tenant_id,
+            "x-edgerag-principal": "u_teacher",
+            "x-edgerag-role": "teacher",
+            "content-type": "application/json",
+        },
+        body=json.dumps(body).encode(),
+    )
+    assert response.status == 200 and response.stream is not None
+    assert rag.USAGE_HEADER not in response.headers  # a stream reports spending as it goes
+    return response, [e async for e in sse.parse(response.stream)]
+
+
+async def test_openai_stream_chunks_are_their_model(workers: SimpleNamespace) -> None:
+    ask = openai.OpenAIChatRequest(
+        model="edgerag-keyword",
+        messages=[openai.OpenAIMessage(role="user", content=QUESTION)],
+        stream=True,
+        stream_options=openai.StreamOptions(include_usage=True),
+    )
+    _, events = await _stream(workers, "/chat/completions", ask.model_dump(exclude_none=True))
+    assert events[-1].data == "[DONE]"
+    spent = [rag.SpentEvent.model_validate_json(e.data) for e in events if e.event == "usage"]
+    chunks = [
+        assert_is(openai.OpenAIChatChunk, e.json()) for e in events[:-1] if e.event == "message"
+    ]
+    assert {e.event for e in events} == {"message", "usage"}  # usage: internal, for the gateway
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert spent and spent[-1].tokens == last.usage.total_tokens
+    finishing = [c.choices[0] for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finishing) == 1 and finishing[0].delta.citations
+
+
+async def test_ai_sdk_chunks_name_their_protocol(workers: SimpleNamespace) -> None:
+    message = ai_sdk.UIMessage(
+        id="m1", role="user", parts=[ai_sdk.UIPart(type="text", text=QUESTION)]
+    )
+    ask = ai_sdk.AiSdkChatRequest(id="chat", messages=[message])
+    response, events = await _stream(workers, "/ai-sdk/chat", ask.model_dump(exclude_none=True))
+    assert response.headers[ai_sdk.HEADER] == ai_sdk.VERSION
+    assert events[-1].data == "[DONE]"
+    kinds = [e.json()["type"] for e in events[:-1] if e.event == "message"]
+    assert kinds[0] == "start" and kinds[-1] == "finish" and "source-document" in kinds
+    spent = [rag.SpentEvent.model_validate_json(e.data) for e in events if e.event == "usage"]
+    finish = [e.json() for e in events[:-1] if e.event == "message"][-1]
+    assert spent and spent[-1].tokens == finish["messageMetadata"]["usage"]["total_tokens"]
+    assert_is(
+        openai.AnswerExtras, {k: v for k, v in finish["messageMetadata"].items() if k != "usage"}
+    )
+
+
 @pytest.mark.parametrize("worker", ["RAG", "LLM", "INGEST"])
 async def test_health_is_the_shared_report(
     mesh: Mesh, workers: SimpleNamespace, worker: str
@@ -314,6 +396,13 @@ def test_every_rag_and_llm_route_has_a_contract_test() -> None:
         # tests/contract/test_workspace_routes.py
         ("POST", "/recordings/{recording_id}/feedback"),
         ("GET", "/recordings/{recording_id}/feedback"),
+        ("GET", "/models"),
+        ("GET", "/models/{model}"),
+        ("POST", "/chat/completions"),
+        ("POST", "/ai-sdk/chat"),
+        # tests/contract/test_mcp_routes.py
+        ("POST", "/mcp"),
+        ("DELETE", "/mcp"),
     }
     assert routes(build_llm) == shared | {
         ("POST", "/generate"),

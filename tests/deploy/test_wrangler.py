@@ -40,7 +40,8 @@ CONFIGS = {
 }
 # ARCHITECTURE §1: each Worker gets only the bindings it needs.
 BINDINGS = {
-    "gateway": {"DB", "KV", "RAG", "INGEST", "LLM"},
+    # ASSETS: the web console's files (Workers Static Assets, console/)
+    "gateway": {"DB", "KV", "RAG", "INGEST", "LLM", "ASSETS"},
     "rag": {"DB", "VECTORIZE", "AI", "KV", "LLM", "INGEST"},
     # SELF: long documents continue there; LLM: recording analysis (llm.analyzer)
     "ingest": {"DB", "R2", "VECTORIZE", "AI", "SELF", "LLM"},
@@ -193,6 +194,8 @@ def test_config_is_a_python_worker_on_the_shared_database(worker: str) -> None:
     }
     if "ai" in cfg:
         declared.add(cfg["ai"]["binding"])
+    if "assets" in cfg:
+        declared.add(cfg["assets"]["binding"])
     assert declared == BINDINGS[worker]
     for svc in cfg.get("services", []):
         assert svc["service"] in {f"edgerag-{w}" for w in WORKERS}
@@ -201,6 +204,27 @@ def test_config_is_a_python_worker_on_the_shared_database(worker: str) -> None:
     assert cfg.get("triggers", {}).get("crons", []) == CRONS.get(worker, [])
     secretish = [k for k in cfg.get("vars", {}) if re.search(r"KEY|TOKEN|SECRET", k)]
     assert not secretish, f"secrets belong in `wrangler secret put`, not vars: {secretish}"
+
+
+def test_the_gateway_serves_the_console_as_static_assets_behind_its_route_table() -> None:
+    """console/ is uploaded as Workers Static Assets, reachable only through the gateway's
+    /console rows (gateway/console.py fetches exact names from the ASSETS binding): the Worker
+    runs first for every request, with no /index.html redirects or SPA fallback to route around
+    it; the other Workers serve no assets."""
+    assets = _config("gateway")["assets"]
+    assert assets == {
+        "directory": "console",
+        "binding": "ASSETS",
+        "run_worker_first": True,
+        "html_handling": "none",
+        "not_found_handling": "none",
+    }
+    folder = (CONFIGS["gateway"].parent / assets["directory"]).resolve()
+    assert (folder / "index.html").is_file() and (folder / "app.js").is_file()
+    assert not [p for p in folder.rglob("*.py")], "no Worker code among the public assets"
+    for worker in WORKERS:
+        if worker != "gateway":
+            assert "assets" not in _config(worker), worker
 
 
 def test_vendored_pins_are_complete_and_match_the_runtime_pin() -> None:
@@ -306,3 +330,6 @@ def test_dry_run_bundle_is_this_worker_plus_kernel(
 
     listed = set(re.findall(r"^env\.(\w+)", log, re.MULTILINE))
     assert listed == BINDINGS[worker], log[-3000:]
+    if worker == "gateway":  # the web console goes up as static assets, every file of it
+        files = [p for p in (ROOT / "console").rglob("*") if p.is_file()]
+        assert f"Read {len(files)} files from the assets directory" in log, log[-3000:]

@@ -350,8 +350,11 @@ async def test_rate_limit_status_carries_the_ratelimit_headers(
     assert status.headers["ratelimit-limit"] == str(tightest["limit"])
     assert status.headers["ratelimit-remaining"] == str(tightest["remaining"])
     assert int(status.headers["ratelimit-reset"]) == tightest["reset_seconds"]
-    policy = status.headers["ratelimit-policy"]
-    assert all(f"{w['limit']};w={w['window_seconds']}" in policy for w in windows)
+    policy, current = status.headers["ratelimit-policy"], status.headers["ratelimit"]
+    for w in windows:  # draft-ietf-httpapi-ratelimit-headers: one item per window
+        name = f'"{w["route_class"]}-{w["scope"]}"'
+        assert f"{name};q={w['limit']};w={w['window_seconds']}" in policy, policy
+        assert f"{name};r={w['remaining']};t={w['reset_seconds']}" in current, current
     # The status route itself is not counted: asking twice uses nothing up.
     again = await client.get("/v1/rate-limit/status", headers=admin)
     assert again.headers["ratelimit-remaining"] == status.headers["ratelimit-remaining"]

@@ -121,7 +121,7 @@ async def test_health_lists_workers_bindings_and_stand_ins(client: httpx.AsyncCl
     workers = {w["worker"]: w for w in body["workers"]}
     assert set(workers) == {"gateway", "rag", "ingest", "llm"}
     assert set(workers["ingest"]["bindings"]) == {"DB", "R2", "VECTORIZE", "AI", "SELF", "LLM"}
-    assert set(workers["gateway"]["bindings"]) == {"DB", "KV", "RAG", "INGEST", "LLM"}
+    assert set(workers["gateway"]["bindings"]) == {"DB", "KV", "RAG", "INGEST", "LLM", "ASSETS"}
     assert all(w["adapter"] == "emulator" for w in workers.values())
     assert "@cf/baai/bge-small-en-v1.5" in workers["rag"]["models"]
     assert any("bge-reranker-base" in s for s in body["stand_ins"])

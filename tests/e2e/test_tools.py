@@ -142,7 +142,7 @@ async def test_search_stays_inside_the_callers_visibility_and_tenant(
     passages = found.json()["result"]["passages"]
     assert found.status_code == 200 and passages[0]["document_id"] == school.leaf
     assert "ratelimit-policy" in found.headers and found.headers["ratelimit-policy"].startswith(
-        "120;w=60"  # the search class, not the generic api class
+        '"search-user";q=120;w=60'  # the search class, not the generic api class
     )
     for query in ("stomata marking notes", "zebra-canary-7731 protocol"):
         hidden = await run(
@@ -425,7 +425,7 @@ async def test_ingest_document_for_teachers_and_admins_only(school: SimpleNamesp
     assert refused.status_code == 403 and error(refused)["code"] == "tool_forbidden"
     done = await run(school, school.teacher["auth"], "ingest_document", args)
     assert done.status_code == 200, done.text
-    assert done.headers["ratelimit-policy"].startswith("60;w=3600")  # the ingest class
+    assert done.headers["ratelimit-policy"].startswith('"ingest-user";q=60;w=3600')
     document_id = done.json()["result"]["document_id"]
     status = await wait_ready(school.client, school.teacher["auth"], document_id)
     assert status["status"] == "ready"

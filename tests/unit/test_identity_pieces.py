@@ -150,3 +150,17 @@ def test_origins_are_normalized(origin: str, expected: str) -> None:
 def test_wildcards_and_non_origins_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         normalize_origin(bad)
+
+
+def test_rate_limit_fields_follow_the_ietf_draft() -> None:
+    """RateLimit-Policy / RateLimit (draft-ietf-httpapi-ratelimit-headers-10): one item per
+    window, named by class and scope only; the older three fields for the tightest window."""
+    user = ratelimit.Window("search", "user", "u_secret", 120, 60)
+    tenant = ratelimit.Window("search", "tenant", "t_1", 3000, 60)
+    decisions = [ratelimit.Decision(user, 121, 17), ratelimit.Decision(tenant, 700, 17)]
+    fields = ratelimit.headers(decisions)
+    assert fields["ratelimit-policy"] == '"search-user";q=120;w=60, "search-tenant";q=3000;w=60'
+    assert fields["ratelimit"] == '"search-user";r=0;t=17, "search-tenant";r=2300;t=17'
+    assert (fields["ratelimit-limit"], fields["ratelimit-remaining"]) == ("120", "0")
+    assert fields["retry-after"] == "17"  # the refusing window
+    assert "u_secret" not in " ".join(fields.values())

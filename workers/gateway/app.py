@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import console
 from gateway.context import SERVICES, Gateway
 from gateway.pipeline import GatewayApp
 from gateway.routes import ROUTES
@@ -12,4 +13,6 @@ from kernel.bindings.env import resolve
 
 
 def build_app(raw_env: Any) -> GatewayApp:
-    return GatewayApp(Gateway(resolve("gateway", raw_env, SERVICES)), ROUTES)
+    # ASSETS (the web console's files) is a Fetcher like a service binding, but no Worker.
+    bindings = resolve("gateway", raw_env, {**SERVICES, **console.BINDING})
+    return GatewayApp(Gateway(bindings), ROUTES)

@@ -45,7 +45,10 @@ def auth_failure(reason: str, message: str, request: Request, code: str | None =
         "edgerag_auth_failures_total", help="Refused credentials, by reason", reason=reason
     )
     log("auth_failure", level="warning", request_id=request.request_id, reason=reason)
-    raise Unauthorized(message, code=code)
+    # RFC 6750 §3: how to authenticate (MCP clients read it); `invalid_token` once one was sent.
+    invalid = "" if reason == "missing" else ', error="invalid_token"'
+    challenge = f'Bearer realm="edgerag"{invalid}'
+    raise Unauthorized(message, code=code, headers={"www-authenticate": challenge})
 
 
 def bearer_token(request: Request) -> str:

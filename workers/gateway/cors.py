@@ -15,8 +15,14 @@ from urllib.parse import urlsplit
 from kernel.bindings.ports import Database, Statement
 from kernel.domain.tenancy import TenantDB
 
-ALLOWED_HEADERS = "authorization, content-type, idempotency-key, x-request-id"
-EXPOSED_HEADERS = "x-request-id, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset"
+ALLOWED_HEADERS = (
+    "authorization, content-type, idempotency-key, x-request-id, mcp-session-id,"
+    " mcp-protocol-version"  # an MCP client in a browser (gateway/mcp.py)
+)
+EXPOSED_HEADERS = (
+    "x-request-id, retry-after, ratelimit, ratelimit-policy, ratelimit-limit, ratelimit-remaining,"
+    " ratelimit-reset, mcp-session-id"
+)
 PREFLIGHT_MAX_AGE = "600"
 
 SECURITY_HEADERS = {

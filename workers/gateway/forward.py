@@ -21,7 +21,8 @@ from kernel.bindings.services import (
 from kernel.contracts.rag import CACHED_HEADER, USAGE_HEADER
 from kernel.runtime.http import Request, Response
 
-PASSED_THROUGH = ("idempotency-key",)  # client headers the Workers behind read
+# Client headers the Workers behind read (MCP's session and version: rag/mcp/transport.py).
+PASSED_THROUGH = ("idempotency-key", "mcp-session-id", "mcp-protocol-version")
 
 
 async def identity_headers(gw: Gateway, request: Request) -> dict[str, str]:

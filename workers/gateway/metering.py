@@ -5,7 +5,8 @@ The rag Worker reports what a stream has spent so far in internal `usage` events
 goes past what the request reserved it reserves another slice (gateway.budget.extend), and when
 the budget has no room left the stream ends with an `error` event `token_budget_exhausted` —
 closing the upstream, which stops the model. The reservation is settled to the last figure
-when the stream ends, however it ends (done, error, client gone).
+when the stream ends, however it ends (done, error, client gone). The ending is written in the
+route's stream format (Route.stream_format): the OpenAI and AI SDK clients read only their own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 from pydantic import ValidationError
 
 from gateway import budget
+from gateway.route import StreamFormat
+from kernel.contracts import ai_sdk, openai
 from kernel.contracts.rag import INTERNAL_EVENTS, ErrorEvent, SpentEvent
 from kernel.domain.tenancy import TenantDB
 from kernel.runtime import sse
@@ -28,8 +31,21 @@ def forwarded(event: sse.Event) -> bytes:
     return f"{name}{lines}\n".encode()
 
 
+def ended(ending: ErrorEvent, form: StreamFormat) -> bytes:
+    """The last event of a stream the gateway ends, as the route's clients read one."""
+    if form == "openai":
+        return openai.stream_error(ending.code, ending.message)
+    if form == "ai-sdk":
+        return ai_sdk.stream_error(ending.code, ending.message)
+    return sse.encode("error", ending.model_dump())
+
+
 async def metered(
-    db: TenantDB, held: budget.Reservation, step: int, stream: AsyncIterator[bytes]
+    db: TenantDB,
+    held: budget.Reservation,
+    step: int,
+    stream: AsyncIterator[bytes],
+    form: StreamFormat = "edgerag",
 ) -> AsyncIterator[bytes]:
     spent = 0
     try:
@@ -44,12 +60,12 @@ async def metered(
                 continue
             while spent > held.tokens:
                 if not await budget.extend(db, held, step):
-                    ended = ErrorEvent(
+                    ending = ErrorEvent(
                         code="token_budget_exhausted",
                         message="the tenant's daily LLM token budget ran out during this"
                         " answer; it resets at 00:00 UTC",
                     )
-                    yield sse.encode("error", ended.model_dump())
+                    yield ended(ending, form)
                     return
     finally:
         close = getattr(stream, "aclose", None)

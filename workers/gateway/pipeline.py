@@ -31,7 +31,7 @@ class GatewayApp(WorkerApp):
         router = Router(options=self._preflight)
         for row in routes:
             router.add(row.method, row.pattern, self._runner(row))
-        super().__init__("gateway", router)
+        super().__init__("gateway", router, gateway.b.tracer)
         self.gateway = gateway
         self.routes = routes
 
@@ -62,7 +62,7 @@ class GatewayApp(WorkerApp):
         state = caller(request)
         db = gw.tdb(state.principal.tenant_id) if state.principal else None
         held = None
-        if db is not None and row.cost(request.params).spends_tokens:
+        if db is not None and row.cost(request.params, request.body).spends_tokens:
             held = await budget.require_tokens(db, gw.token_budget, gw.token_reservation)
         streamed = False
         try:
@@ -73,7 +73,9 @@ class GatewayApp(WorkerApp):
                 response = await row.to(gw, request)
             if db is not None and held is not None and response.stream is not None:
                 # Spent as it streams: the reservation follows it and settles when it ends.
-                response.stream = metered(db, held, gw.token_reservation, response.stream)
+                response.stream = metered(
+                    db, held, gw.token_reservation, response.stream, row.stream_format
+                )
                 streamed = True
         finally:
             if db is not None and held is not None and not streamed:  # every outcome, errors too
@@ -120,7 +122,7 @@ class GatewayApp(WorkerApp):
         principal = await authenticate(request, gw.db, gw.ring)
         state.principal, state.tenant_id = principal, principal.tenant_id
         request.headers[TENANT_HEADER] = principal.tenant_id  # the request log names the tenant
-        rate = row.cost(request.params).rate
+        rate = row.cost(request.params, request.body).rate
         if rate is not None:
             subjects = {"user": principal.id, "tenant": "*"}
             await gw.count(request, gw.tdb(principal.tenant_id), rate, subjects)

@@ -173,8 +173,21 @@ async def peek(db: TenantDB, windows: list[Window], now: float | None = None) ->
     return out
 
 
+def policy_name(window: Window) -> str:
+    """The quota policy's name in RateLimit-Policy / RateLimit: class and scope, e.g.
+    "search-user" — never the subject (a user id or IP is not the client's to learn)."""
+    return f"{window.route_class}-{window.scope}"
+
+
 def headers(decisions: list[Decision]) -> dict[str, str]:
-    """RateLimit-* for the tightest window (the refusing one, or the fewest remaining)."""
+    """The rate-limit fields of a response:
+
+    - `RateLimit-Policy` and `RateLimit` as draft-ietf-httpapi-ratelimit-headers (-10 and later)
+      define them: one Structured Field list item per window, `"search-user";q=120;w=60` and
+      `"search-user";r=119;t=42` (quota, window seconds; remaining, seconds to reset);
+    - `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` of the tightest window (the
+      refusing one, or the fewest remaining), as earlier drafts had them, for existing clients.
+    """
     if not decisions:
         return {}
     refused = [d for d in decisions if not d.admitted]
@@ -184,7 +197,10 @@ def headers(decisions: list[Decision]) -> dict[str, str]:
         "ratelimit-remaining": str(tightest.remaining),
         "ratelimit-reset": str(tightest.reset),
         "ratelimit-policy": ", ".join(
-            f'{d.window.limit};w={d.window.seconds};comment="{d.window.scope}"' for d in decisions
+            f'"{policy_name(d.window)}";q={d.window.limit};w={d.window.seconds}' for d in decisions
+        ),
+        "ratelimit": ", ".join(
+            f'"{policy_name(d.window)}";r={d.remaining};t={d.reset}' for d in decisions
         ),
     }
     if refused:

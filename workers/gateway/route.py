@@ -23,6 +23,10 @@ Auth = Literal["none", "principal", "operator", "operator_or_principal", "metric
 Local = Callable[["Gateway", Request], Awaitable[Response]]
 After = Callable[["Gateway", Request, Response], Awaitable[None]]
 UPLOAD = -1  # body limit: the tenant upload limit (EDGERAG_MAX_UPLOAD_BYTES) plus form framing
+# The wire format of a route's event stream, so the gateway ends one it cuts short (the token
+# budget ran out) in words its client reads (gateway/metering.py): edgerag's `event: error`,
+# OpenAI's `data: {"error": …}`, or the AI SDK's `error` chunk and `[DONE]`.
+StreamFormat = Literal["edgerag", "openai", "ai-sdk"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,14 @@ class Route:
     refund_cached: bool = False
     # When the cost depends on the path (`POST /v1/tools/{name}`: each tool's own class).
     cost_of: Callable[[Mapping[str, str]], Cost] | None = None
+    stream_format: StreamFormat = "edgerag"  # how the gateway ends its stream (see above)
 
-    def cost(self, params: Mapping[str, str]) -> Cost:
+    # When it depends on the body (`POST /mcp`: a JSON-RPC `tools/call` names its tool).
+    cost_of_body: Callable[[bytes], Cost] | None = None
+
+    def cost(self, params: Mapping[str, str], body: bytes = b"") -> Cost:
+        if self.cost_of_body is not None:
+            return self.cost_of_body(body)
         if self.cost_of is not None:
             return self.cost_of(params)
         return Cost(self.rate, self.spends_tokens)

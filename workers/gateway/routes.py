@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway import identity, operator
+from gateway import console, identity, mcp, operator
 from gateway.access import WRITERS
 from gateway.forward import purge_caches
 from gateway.models import (
@@ -22,7 +22,7 @@ from gateway.models import (
     UpdateUser,
 )
 from gateway.route import UPLOAD, Cost, Route
-from kernel.contracts import api
+from kernel.contracts import ai_sdk, api, openai
 from kernel.contracts import workspaces as ws
 from kernel.contracts.learning import (
     PersonalizeRequest,
@@ -105,8 +105,8 @@ ROUTES: tuple[Route, ...] = (
           " version; the owner or an admin)", "INGEST", roles=WRITERS,
           what="changing documents", request_model=api.DocumentPatch),
     Route("GET", "/v1/documents/{document_id}/sections", "The live version's sections (heading"
-          " path, character and page spans); ?section=<heading or path> or ?page=N adds that"
-          " section's text (?max_chars, default 4000)", "INGEST"),
+          " path, character and page spans); ?section=<heading or path>, ?page=N or"
+          " ?char_start=&char_end= adds that section's text (?max_chars, default 4000)", "INGEST"),
     Route("PUT", "/v1/documents/{document_id}", "New version: JSON text or url, or"
           " multipart/form-data (file, title); the document keeps its visibility, tags and"
           " metadata. 200 with unchanged=true when the content is identical", "INGEST",
@@ -257,5 +257,36 @@ ROUTES: tuple[Route, ...] = (
           " [{question, relevant_document_ids, grades?}], modes?, per_question?}): nDCG@10,"
           " Recall@10/100, MRR@10, P@3 per mode", "RAG", roles=WRITERS,
           what="running evaluations", rate="search"),
+    # --- OpenAI-compatible API and AI SDK streams ----------------------------------------------
+    # The chat path without a session (rag/conversation.py): limits and budgets as /v1/answer.
+    Route("GET", "/v1/models", "OpenAI-compatible: the caller's knowledge base as models"
+          " (edgerag: hybrid retrieval; edgerag-keyword; edgerag-dense)", "RAG",
+          response_model=openai.OpenAIModelList),
+    Route("GET", "/v1/models/{model}", "OpenAI-compatible: one model; 404 model_not_found",
+          "RAG", response_model=openai.OpenAIModel),
+    Route("POST", "/v1/chat/completions", "OpenAI-compatible chat: the last user message"
+          " answered with verified citations ([n] markers and a Sources list in the text;"
+          " message.citations, message.edgerag); stream=true → chat.completion.chunk events",
+          "RAG", rate="answer", spends_tokens=True, stream_format="openai",
+          request_model=openai.OpenAIChatRequest, response_model=openai.OpenAIChatCompletion),
+    Route("POST", "/v1/ai-sdk/chat", "Vercel AI SDK useChat: the last user message answered as"
+          " a UI message stream (v1): text deltas, a source-document per citation, finish",
+          "RAG", rate="answer", spends_tokens=True, stream_format="ai-sdk",
+          request_model=ai_sdk.AiSdkChatRequest),
+    # --- web console ---------------------------------------------------------------------------
+    # Static files (console/) from the ASSETS binding (gateway/console.py): no auth, not counted.
+    Route("GET", "/console", "The web console: a single page over this API (sign in, upload,"
+          " documents, ask with streamed cited answers, admin)", console.index, auth="none",
+          rate=None),
+    Route("GET", "/console/{asset}", "One file of the web console (its script modules, style"
+          " sheet, icon)", console.asset, auth="none", rate=None),
+    # --- MCP (Model Context Protocol) ---------------------------------------------------------
+    # Streamable HTTP, JSON replies (rag/mcp/). A tools/call counts in its tool's class and
+    # spends tokens as its tool does (gateway/mcp.py); GET is a 405: no server-sent stream.
+    Route("POST", "/mcp", "MCP server: one JSON-RPC message (initialize, tools/list, tools/call,"
+          " resources/list, resources/templates/list, resources/read, ping) → application/json;"
+          " a notification → 202", mcp.endpoint, cost_of_body=mcp.message_cost),
+    Route("DELETE", "/mcp", "End the MCP session named by Mcp-Session-Id", mcp.endpoint,
+          status=204),
 )
 # fmt: on

@@ -35,6 +35,7 @@ from kernel.contracts.ingest import (
     SweepResult,
     TenantSettings,
 )
+from kernel.contracts.mcp import MAX_RESOURCE_CHARS
 from kernel.domain.paging import only_params, page_params
 from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request, tenant_db
 from kernel.runtime.app import WorkerApp
@@ -66,6 +67,20 @@ def _int_param(query: dict[str, str], name: str, low: int, high: int) -> int:
             details={"fields": [{"field": name, "message": f"an integer from {low} to {high}"}]},
         )
     return int(raw)
+
+
+def _char_span(query: dict[str, str], pages: sections.Pages, length: int) -> sections.Section:
+    """`?char_start=&char_end=`: characters [start, end) of the text, both given, end > start;
+    an end past the text reads to its end (a citation's span widened by context)."""
+    for name in ("char_start", "char_end"):
+        if name not in query:
+            raise ValidationFailed(
+                f"{name}: required with char_start/char_end",
+                details={"fields": [{"field": name, "message": "required"}]},
+            )
+    start = _int_param(query, "char_start", 0, max(0, length - 1))
+    end = _int_param(query, "char_end", start + 1, 1_000_000_000)
+    return sections.by_chars(pages, start, min(end, max(length, start + 1)))
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -330,10 +345,13 @@ class Ingest:
     async def sections(self, request: Request) -> Response:
         """`GET /documents/{id}/sections`: the outline of the live version; with `?section=`
         (heading or path) or `?page=`, that section's text too (at most `max_chars`); with
-        `?whole=true` the whole text's; with only `?max_chars=`, the first section's."""
+        `?char_start=&char_end=`, that span's (a citation's, with context: the web console);
+        with `?whole=true` the whole text's; with only `?max_chars=`, the first section's."""
         db = tenant_db(self.b, request)
         document_id = _document_id(request)
-        only_params(request.query, ("section", "page", "max_chars", "whole"))
+        only_params(
+            request.query, ("section", "page", "char_start", "char_end", "max_chars", "whole")
+        )
         await authorize(db, db.scope.viewer, document_id, write=False)
         rows = (await db.run(store.select_document(db, document_id))).rows
         if not rows or rows[0]["live_version"] is None:
@@ -347,10 +365,14 @@ class Ingest:
         query = request.query
         if "section" in query and "page" in query:
             raise ValidationFailed("send at most one of `section` or `page`")
+        if ("section" in query or "page" in query) and "char_start" in query:
+            raise ValidationFailed("send `section`, `page` or `char_start`/`char_end`, not two")
         if "section" in query:
             chosen = sections.find(outline, query["section"][:1024], pages)
         elif "page" in query:
             chosen = sections.by_page(pages, _int_param(query, "page", 1, 100_000))
+        elif "char_start" in query or "char_end" in query:
+            chosen = _char_span(query, pages, len(text))
         elif query.get("whole") == "true":
             chosen = sections.Section((), 0, 0, len(text), *sections.span_pages(pages, len(text)))
         elif "max_chars" in query and outline:
@@ -363,7 +385,9 @@ class Ingest:
             "section": None,
         }
         if chosen is not None:
-            limit = _int_param(query, "max_chars", 1, 20_000) if "max_chars" in query else 4000
+            # The whole text may be longer: MCP's document resources (kernel.contracts.mcp).
+            most = MAX_RESOURCE_CHARS if query.get("whole") == "true" else 20_000
+            limit = _int_param(query, "max_chars", 1, most) if "max_chars" in query else 4000
             body["section"] = {
                 **chosen.public(),
                 "text": text[chosen.char_start : min(chosen.char_end, chosen.char_start + limit)],
@@ -439,7 +463,7 @@ class IngestApp(WorkerApp):
     """The routes plus the cron handler, built once per env (kernel.runtime.platform.cached_app)."""
 
     def __init__(self, ingest: Ingest, router: Router) -> None:
-        super().__init__("ingest", router)
+        super().__init__("ingest", router, ingest.b.tracer)
         self.ingest = ingest
 
 

@@ -102,3 +102,8 @@ def by_pages(pages: Pages, first: int, last: int) -> Section:
         shown = f"page {first}" if first == last else f"pages {first}-{last}"
         raise NotFound(f"this document has no {shown}")
     return Section((), 0, spans[first][0], spans[last][1], first, last)
+
+
+def by_chars(pages: Pages, start: int, end: int) -> Section:
+    """Characters start..end (exclusive) as a section with no path, with the pages they span."""
+    return Section((), 0, start, end, page_of(pages, start), page_of(pages, max(start, end - 1)))

@@ -122,4 +122,4 @@ def build_app(raw_env: Any) -> WorkerApp:
         }
 
     add_internal_routes(router, bindings, providers)
-    return WorkerApp("llm", router)
+    return WorkerApp("llm", router, bindings.tracer)

@@ -32,6 +32,7 @@ from typing import Any
 
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import BindingError, HttpError
+from kernel.runtime import tracing
 from kernel.runtime.errors import ServiceUnavailable
 from llm.claims import TOOL_NAME
 
@@ -142,6 +143,8 @@ class Provider:
             raise ProviderFailure(self.name, "malformed", "the reply is not JSON") from exc
         if not isinstance(data, dict):
             raise ProviderFailure(self.name, "malformed", "the reply is not a JSON object")
+        if isinstance(data.get("model"), str):  # the model that answered, on this call's span
+            tracing.current().set("gen_ai.response.model", data["model"][:200])
         return data
 
 

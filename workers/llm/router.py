@@ -22,11 +22,13 @@ from typing import Any, TypeVar
 
 from kernel.bindings.env import Bindings
 from kernel.bindings.ports import BindingError
+from kernel.runtime import tracing
 from kernel.runtime.errors import ApiError, UpstreamError
 from kernel.runtime.logs import log
 from kernel.runtime.metrics import registry
+from llm import telemetry
 from llm.providers import Completion, Provider, ProviderFailure
-from llm.streams import Delta, Piece, open_stream
+from llm.streams import Delta, Piece, Tokens, open_stream
 
 RETRIES = 2
 BASE_BACKOFF_S = 0.25
@@ -165,12 +167,17 @@ class Router:
         async def call(provider: Provider) -> Completion:
             started = time.perf_counter()
             structured = asks_schema(provider, schema, stream=False)
+            prompt = _system(system, structured)
+            telemetry.describe_request(
+                tracing.current(),
+                max_tokens=max_tokens,
+                structured=structured,
+                stream=False,
+                system=prompt,
+                messages=messages,
+            )
             completion = await provider.complete(
-                self.b,
-                _system(system, structured),
-                messages,
-                max_tokens,
-                schema if structured else None,
+                self.b, prompt, messages, max_tokens, schema if structured else None
             )
             _latency(provider, started)
             return completion
@@ -193,13 +200,17 @@ class Router:
 
         async def call(provider: Provider) -> RoutedStream:
             structured = asks_schema(provider, schema, stream=True)
+            prompt = _system(system, structured)
+            telemetry.describe_request(
+                tracing.current(),
+                max_tokens=max_tokens,
+                structured=structured,
+                stream=True,
+                system=prompt,
+                messages=messages,
+            )
             routed = await self._open(
-                provider,
-                tenant,
-                _system(system, structured),
-                messages,
-                max_tokens,
-                schema if structured else None,
+                provider, tenant, prompt, messages, max_tokens, schema if structured else None
             )
             routed.structured = structured
             return routed
@@ -266,20 +277,26 @@ class Router:
     async def _with_retries(
         self, provider: Provider, tenant: str, call: Callable[[Provider], Awaitable[T]]
     ) -> T:
-        for attempt in range(RETRIES + 1):
-            try:
-                result = await call(provider)
-            except ProviderFailure as failure:
-                _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
-                wait = failure.retry_after
-                if not failure.retryable or attempt == RETRIES or (wait or 0) > MAX_WAIT_S:
-                    raise
-                backoff = BASE_BACKOFF_S * 2**attempt
-                _metric("edgerag_llm_retries_total", provider, tenant)
-                await self.sleep(wait if wait is not None else random.uniform(0, backoff))
-                continue
-            _metric("edgerag_llm_calls_total", provider, tenant)
-            return result
+        # One GenAI span per provider tried, covering its retries (llm.telemetry).
+        attributes = telemetry.call_attributes(provider)
+        with tracing.span(f"chat {provider.model}", tracing.CLIENT, attributes) as span:
+            for attempt in range(RETRIES + 1):
+                span.set("edgerag.llm.attempts", attempt + 1)
+                try:
+                    result = await call(provider)
+                except ProviderFailure as failure:
+                    _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
+                    wait = failure.retry_after
+                    if not failure.retryable or attempt == RETRIES or (wait or 0) > MAX_WAIT_S:
+                        span.fail(failure.kind)
+                        raise
+                    backoff = BASE_BACKOFF_S * 2**attempt
+                    _metric("edgerag_llm_retries_total", provider, tenant)
+                    await self.sleep(wait if wait is not None else random.uniform(0, backoff))
+                    continue
+                _metric("edgerag_llm_calls_total", provider, tenant)
+                telemetry.record_result(span, provider, result)
+                return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _open(
@@ -331,7 +348,11 @@ class Router:
             provider=provider.name,
             model=provider.model,
         )
-        return RoutedStream(provider, ttft, self._rest(provider, tenant, head, pieces, started))
+        # The provider's span goes on with the stream: _rest ends it when the stream does.
+        span = tracing.current()
+        span.set("gen_ai.response.time_to_first_chunk", ttft / 1000)
+        rest = self._rest(provider, tenant, head, pieces, started, span.hand_over())
+        return RoutedStream(provider, ttft, rest)
 
     async def _rest(
         self,
@@ -340,9 +361,11 @@ class Router:
         head: list[Piece],
         pieces: AsyncIterator[Piece],
         started: float,
+        span: tracing.Span,
     ) -> AsyncIterator[Piece]:
         try:
             for piece in head:
+                _usage(span, piece)
                 yield piece
             while True:
                 left = provider.timeout_s - (time.perf_counter() - started)
@@ -356,15 +379,23 @@ class Router:
                         "timeout",
                         f"{provider.name}: the stream took over {provider.timeout_s:g} s",
                     ) from None
+                _usage(span, piece)
                 yield piece
             _latency(provider, started)
         except ProviderFailure as failure:
+            span.fail(failure.kind)
             _metric("edgerag_llm_errors_total", provider, tenant, kind=failure.kind)
             if failure.retryable:
                 await self.cool_down(failure)
             raise
         finally:
+            span.end()
             await _close(pieces)  # also when our reader went away: the provider stops
+
+
+def _usage(span: tracing.Span, piece: Piece) -> None:
+    if isinstance(piece, Tokens):
+        telemetry.record_usage(span, piece.prompt, piece.completion)
 
 
 def _system(system: str | Callable[[bool], str], structured: bool) -> str:

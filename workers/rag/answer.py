@@ -25,6 +25,7 @@ from kernel.contracts.api import (
     SearchRequest,
 )
 from kernel.contracts.llm import GenerateRequest, GenerateResponse, Source
+from kernel.contracts.rag import Mode
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.domain.wordpiece import count_tokens
@@ -204,10 +205,15 @@ async def page_starts(db: TenantDB, hits: list[SearchHit]) -> PageStarts:
 
 
 async def retrieve(
-    b: Bindings, scope: TenantScope, request: AnswerRequest, embed_query: Embedder
+    b: Bindings,
+    scope: TenantScope,
+    request: AnswerRequest,
+    embed_query: Embedder,
+    mode: Mode = "hybrid",
 ) -> tuple[list[SearchHit], dict[str, float]]:
     """The sources an answer may cite (reranked, within the context budget; [] when nothing is
-    relevant enough) and the retrieval time."""
+    relevant enough) and the retrieval time. `mode`: the retrievers (the OpenAI-compatible
+    models `edgerag-keyword` and `edgerag-dense` answer from one)."""
     started = time.perf_counter()
     retrieval_query = request.query
     if request.selected_text:
@@ -219,6 +225,7 @@ async def retrieve(
             query=retrieval_query[:2000],
             top_k=request.max_sources,
             filters=request.filters,
+            mode=mode,
             rerank=True,
         ),
         embed_query,
@@ -278,6 +285,7 @@ async def answer(
     evidence: list[SearchHit] | None = None,
     question: str | None = None,
     understood: Understanding | None = None,
+    mode: Mode = "hybrid",
 ) -> AnswerResponse:
     """The question understood first (rag.understanding; `question`: the user's own words when
     `request.query` is a rewritten follow-up): small talk gets a short reply without retrieval
@@ -286,7 +294,7 @@ async def answer(
     understood = understood or await understand(question or request.query, embed_query)
     if understood.intent == "small_talk":
         return small_talk(question or request.query, request.query)
-    result = await grounded_answer(b, scope, request, embed_query, request_id, evidence)
+    result = await grounded_answer(b, scope, request, embed_query, request_id, evidence, mode)
     return result.model_copy(
         update={
             "intent": settled_intent(understood.intent, result.abstained),
@@ -321,13 +329,14 @@ async def grounded_answer(
     embed_query: Embedder,
     request_id: str,
     evidence: list[SearchHit] | None = None,
+    mode: Mode = "hybrid",
 ) -> AnswerResponse:
     """`evidence`: sources already found (agentic chat's searches) instead of retrieving."""
     started = time.perf_counter()
     if evidence is not None:
         hits, timings = evidence, {"retrieval_ms": 0.0}
     else:
-        hits, timings = await retrieve(b, scope, request, embed_query)
+        hits, timings = await retrieve(b, scope, request, embed_query, mode)
     if not hits:
         return abstention(timings=timings)
     db = TenantDB(b.need(b.db, "DB"), scope)

@@ -17,16 +17,19 @@ from kernel.contracts.rag import (
     SearchRequest,
     SearchResponse,
 )
-from kernel.domain.tenancy import TenantDB, scope_from_request
+from kernel.domain.tenancy import TenantDB, TenantScope, scope_from_request
 from kernel.runtime.app import WorkerApp
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.router import Router
 from rag import progress, usercontext
+from rag.ai_sdk import AiSdkRoutes
 from rag.answer import answer
 from rag.cache import Caches, cached_embedder
 from rag.chat_routes import ChatRoutes
 from rag.evaluation import evaluate_golden_set
 from rag.learning_routes import LearningRoutes
+from rag.mcp.transport import McpRoutes
+from rag.openai_compat import OpenAIRoutes
 from rag.recording_routes import RecordingRoutes
 from rag.replies import spent
 from rag.search import Embedder, hybrid_search
@@ -73,7 +76,14 @@ class Rag:
 
     async def answer(self, request: Request) -> Response:
         scope = scope_from_request(request)
-        ask = request.model(AnswerRequest)
+        body, tokens = await self.answered(scope, request.model(AnswerRequest), request.request_id)
+        return spent(json_response(body), tokens)
+
+    async def answered(
+        self, scope: TenantScope, ask: AnswerRequest, request_id: str
+    ) -> tuple[dict[str, Any], int]:
+        """`/answer`'s reply and the model tokens it spent (0 from the cache); the MCP tool
+        `answer` gives the same."""
         db = TenantDB(self.b.need(self.b.db, "DB"), scope)
         caches = Caches(self.b.kv, db, "rag")
         await progress.asked(db, scope.viewer)  # a question, even when the answer is cached
@@ -82,13 +92,11 @@ class Rag:
         parts = [await caches.corpus_version(), ask.model_dump(), level]
         cached = await caches.get("answer", parts)
         if cached is not None:
-            return spent(json_response({**cached, "cached": True}), 0)
-        result: AnswerResponse = await answer(
-            self.b, scope, ask, self.embedder(caches), request.request_id
-        )
+            return {**cached, "cached": True}, 0
+        result: AnswerResponse = await answer(self.b, scope, ask, self.embedder(caches), request_id)
         body = result.model_dump()
         await caches.put("answer", parts, body)
-        return spent(json_response(body), result.usage.get("total_tokens", 0))
+        return body, result.usage.get("total_tokens", 0)
 
     async def clear_cache(self, request: Request) -> Response:
         scope = scope_from_request(request)
@@ -127,5 +135,15 @@ def build_app(raw_env: Any) -> WorkerApp:
     tapes = RecordingRoutes(bindings, tools)
     router.add("POST", "/recordings/{recording_id}/feedback", tapes.feedback)
     router.add("GET", "/recordings/{recording_id}/feedback", tapes.feedback_history)
+    # OpenAI-compatible API and AI SDK streams: the chat path without a session.
+    openai = OpenAIRoutes(bindings)
+    router.add("GET", "/models", openai.list_models)
+    router.add("GET", "/models/{model}", openai.get_model)
+    router.add("POST", "/chat/completions", openai.chat_completions)
+    router.add("POST", "/ai-sdk/chat", AiSdkRoutes(bindings).chat)
+    # MCP (Model Context Protocol, Streamable HTTP): rag/mcp/.
+    mcp = McpRoutes(bindings, tools, rag.answered)
+    router.add("POST", "/mcp", mcp.post)
+    router.add("DELETE", "/mcp", mcp.delete)
     add_internal_routes(router, bindings)
-    return WorkerApp("rag", router)
+    return WorkerApp("rag", router, bindings.tracer)

@@ -34,6 +34,7 @@ from kernel.contracts.llm import (
     StreamError,
     StreamStart,
 )
+from kernel.contracts.rag import Mode
 from kernel.domain.prompt_format import ABSTAIN_TEXT
 from kernel.domain.tenancy import TenantDB, TenantScope
 from kernel.runtime import sse
@@ -101,6 +102,7 @@ async def open_live(
     evidence: list[SearchHit] | None = None,
     question: str | None = None,
     understood: Understanding | None = None,
+    mode: Mode = "hybrid",
 ) -> AsyncIterator[Item]:
     """As rag.answer.answer, streamed: small talk is one sentence; the rest is labelled with
     its intent in the `Finished` item."""
@@ -113,7 +115,7 @@ async def open_live(
             ),
             reply.answer,
         )
-    items = await _open_grounded(b, scope, request, embed_query, request_id, evidence)
+    items = await _open_grounded(b, scope, request, embed_query, request_id, evidence, mode)
     return _labelled(items, understood.intent, request.query)
 
 
@@ -140,12 +142,13 @@ async def _open_grounded(
     embed_query: Embedder,
     request_id: str,
     evidence: list[SearchHit] | None = None,
+    mode: Mode = "hybrid",
 ) -> AsyncIterator[Item]:
     started = time.perf_counter()
     if evidence is not None:
         hits, timings = evidence, {"retrieval_ms": 0.0}
     else:
-        hits, timings = await retrieve(b, scope, request, embed_query)
+        hits, timings = await retrieve(b, scope, request, embed_query, mode)
     if not hits:
         return _abstain(Finished(ZERO, 0.0, True, [], None, timings))
     db = TenantDB(b.need(b.db, "DB"), scope)

@@ -2,14 +2,17 @@
 
 Stages and their timings: embed → dense ‖ keyword → fuse → hydrate → rerank. Every stage runs
 inside the tenant (namespace, `tenant_id = ?1`), inside the request's filters and inside the
-caller's visibility scope (rag/filters.py).
+caller's visibility scope (rag/filters.py). The search is a GenAI `retrieval` span and each
+stage a child span of it (kernel.runtime.tracing); the query text is recorded only for a tenant
+that opted in to content in its traces.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kernel.bindings.env import Bindings
@@ -17,12 +20,14 @@ from kernel.bindings.inference import RERANK_MODEL, rerank
 from kernel.bindings.ports import VECTORIZE_MAX_TOP_K
 from kernel.contracts.api import SearchHit, SearchRequest, SearchResponse
 from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.runtime import tracing
 from rag.filters import ResolvedFilter, resolve
 from rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from rag.keyword import fts_query, keyword_hits
 
 HYDRATE_BATCH = 90  # ids per SELECT, under D1's 100 bound parameters with the tenant and extras
 RERANK_CANDIDATES = 20
+DATA_SOURCE = "edgerag-chunks"  # gen_ai.data_source.id: the Vectorize index (with D1 FTS5)
 
 Embedder = Callable[[str], Awaitable[list[float]]]
 # The page holding a chunk's last character: the last page starting before the chunk ends.
@@ -80,21 +85,40 @@ async def hydrate(db: TenantDB, ids: list[str], where: ResolvedFilter) -> dict[s
     return rows
 
 
+@contextmanager
+def stage(name: str, timings: dict[str, float]) -> Iterator[tracing.Span]:
+    """One retrieval stage: a child span `retrieval.<name>`, and its `<name>_ms` timing."""
+    started = time.perf_counter()
+    with tracing.span(f"retrieval.{name}") as span:
+        yield span
+    timings[f"{name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
+
+
 async def hybrid_search(
+    b: Bindings, scope: TenantScope, query: SearchRequest, embed_query: Embedder
+) -> SearchResponse:
+    attributes: dict[str, tracing.Attr | None] = {
+        "gen_ai.operation.name": "retrieval",
+        "gen_ai.data_source.id": DATA_SOURCE,
+        "gen_ai.request.top_k": float(query.top_k),
+        "edgerag.search.mode": query.mode,
+        "edgerag.search.fusion": query.fusion,
+        "edgerag.search.rerank": query.rerank,
+    }
+    with tracing.span(f"retrieval {DATA_SOURCE}", tracing.CLIENT, attributes) as span:
+        tracing.content(span, "gen_ai.retrieval.query.text", query.query)
+        found = await _search(b, scope, query, embed_query)
+        span.set("edgerag.search.results", len(found.results))
+        return found
+
+
+async def _search(
     b: Bindings, scope: TenantScope, query: SearchRequest, embed_query: Embedder
 ) -> SearchResponse:
     db = TenantDB(b.need(b.db, "DB"), scope)
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round((now - clock) * 1000, 3)
-        clock = now
-
-    where = await resolve(db, query.filters, scope.viewer)
-    lap("filters_ms")
+    with stage("filters", timings):
+        where = await resolve(db, query.filters, scope.viewer)
     if where.empty:
         return SearchResponse(results=[], mode=query.mode, timings_ms=timings)
     depth = candidate_depth(query, where)
@@ -102,31 +126,60 @@ async def hybrid_search(
     dense: list[str] = []
     dense_scores: dict[str, float] = {}
     if query.mode in ("hybrid", "dense"):
-        vector = await embed_query(query.query)
-        lap("embed_ms")
-        dense_scores = await dense_search(b, scope, vector, depth, where)
-        # Stable: with one query (admins) the order is exactly Vectorize's.
-        dense = sorted(dense_scores, key=lambda cid: -dense_scores[cid])[:depth]
-        dense_scores = {cid: dense_scores[cid] for cid in dense}
-        lap("dense_ms")
+        with stage("embed", timings):
+            vector = await embed_query(query.query)
+        with stage("dense", timings) as span:
+            dense_scores = await dense_search(b, scope, vector, depth, where)
+            # Stable: with one query (admins) the order is exactly Vectorize's.
+            dense = sorted(dense_scores, key=lambda cid: -dense_scores[cid])[:depth]
+            dense_scores = {cid: dense_scores[cid] for cid in dense}
+            span.set("edgerag.candidates", len(dense))
 
     keyword: list[str] = []
     keyword_scores: dict[str, float] = {}
     match = fts_query(query.query) if query.mode in ("hybrid", "keyword") else None
     if match is not None:
-        ranked = await keyword_hits(db, match, depth, where)
-        keyword = [cid for cid, _ in ranked]
-        keyword_scores = dict(ranked)
-        lap("keyword_ms")
+        with stage("keyword", timings) as span:
+            ranked = await keyword_hits(db, match, depth, where)
+            keyword = [cid for cid, _ in ranked]
+            keyword_scores = dict(ranked)
+            span.set("edgerag.candidates", len(keyword))
 
-    if query.fusion == "weighted":
-        fused = weighted_fusion(dense_scores, keyword_scores, query.dense_weight)
-    else:
-        fused = reciprocal_rank_fusion([r for r in (dense, keyword) if r])
-    lap("fuse_ms")
+    with stage("fuse", timings):
+        if query.fusion == "weighted":
+            fused = weighted_fusion(dense_scores, keyword_scores, query.dense_weight)
+        else:
+            fused = reciprocal_rank_fusion([r for r in (dense, keyword) if r])
 
     # Hydrate more than top_k: stale vectors (deleted or superseded) and filtered rows drop here.
     wanted = max(query.top_k, RERANK_CANDIDATES if query.rerank else 0)
+    with stage("hydrate", timings) as span:
+        hits = await _hydrated(db, fused, dense, keyword, wanted, where)
+        span.set("edgerag.candidates", len(hits))
+
+    reranker = None
+    if query.rerank and hits:  # even one hit: its score decides abstention
+        with stage("rerank", timings):
+            scores = await rerank(b.need(b.ai, "AI"), query.query, [h.text for h in hits])
+        for hit, rerank_score in zip(hits, scores, strict=True):
+            hit.rerank_score = round(rerank_score, 6)
+        hits.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
+        reranker = RERANK_MODEL
+    timings["total_ms"] = round(sum(timings.values()), 3)
+    return SearchResponse(
+        results=hits[: query.top_k], mode=query.mode, reranker=reranker, timings_ms=timings
+    )
+
+
+async def _hydrated(
+    db: TenantDB,
+    fused: list[tuple[str, float]],
+    dense: list[str],
+    keyword: list[str],
+    wanted: int,
+    where: ResolvedFilter,
+) -> list[SearchHit]:
+    """The first `wanted` fused candidates that are still live and pass the filters."""
     candidates = [cid for cid, _ in fused[: wanted * 2]]
     rows = await hydrate(db, candidates, where)
     dense_rank = {cid: i + 1 for i, cid in enumerate(dense)}
@@ -156,17 +209,4 @@ async def hybrid_search(
         )
         if len(hits) == wanted:
             break
-    lap("hydrate_ms")
-
-    reranker = None
-    if query.rerank and hits:  # even one hit: its score decides abstention
-        scores = await rerank(b.need(b.ai, "AI"), query.query, [h.text for h in hits])
-        for hit, rerank_score in zip(hits, scores, strict=True):
-            hit.rerank_score = round(rerank_score, 6)
-        hits.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
-        reranker = RERANK_MODEL
-        lap("rerank_ms")
-    timings["total_ms"] = round(sum(timings.values()), 3)
-    return SearchResponse(
-        results=hits[: query.top_k], mode=query.mode, reranker=reranker, timings_ms=timings
-    )
+    return hits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kernel.bindings.env import Bindings
@@ -11,7 +12,7 @@ from kernel.bindings.services import (
     STUDENTS_HEADER,
     TEACHERS_HEADER,
 )
-from kernel.contracts.tools import AuditPage, ToolCallReply, UserContextBody
+from kernel.contracts.tools import TOOLS, AuditPage, ToolCallReply, ToolSpec, UserContextBody
 from kernel.domain.paging import only_params
 from kernel.domain.tenancy import TenantDB, scope_from_request, tenant_db
 from kernel.runtime.errors import Forbidden
@@ -21,7 +22,7 @@ from rag.cache import Caches, cached_embedder
 from rag.replies import spent
 from rag.search import Embedder
 from rag.tools import IMPLS, audit
-from rag.tools.dispatch import Caller, Toolbox
+from rag.tools.dispatch import Caller, Impl, Toolbox
 
 
 class ToolRoutes:
@@ -31,10 +32,14 @@ class ToolRoutes:
     def _embedder(self, caches: Caches) -> Embedder:
         return cached_embedder(self.b, caches)
 
-    def toolbox(self, db: TenantDB) -> Toolbox:
+    def toolbox(
+        self, db: TenantDB, impls: dict[str, Impl] = IMPLS, specs: Mapping[str, ToolSpec] = TOOLS
+    ) -> Toolbox:
+        """`impls`/`specs`: the MCP server's tool names (rag.mcp.tools) over the same tools."""
         raw = self.b.var("EDGERAG_TOOL_TIMEOUT_S")
         cap = float(raw) if raw else None
-        return Toolbox(self.b, self._embedder(Caches(self.b.kv, db, "rag")), IMPLS, cap)
+        embedder = self._embedder(Caches(self.b.kv, db, "rag"))
+        return Toolbox(self.b, embedder, impls, cap, specs)
 
     def caller(self, request: Request, **options: Any) -> Caller:
         identity = {

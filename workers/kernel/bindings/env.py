@@ -22,6 +22,7 @@ from kernel.bindings.ports import (
     VectorIndex,
 )
 from kernel.runtime.errors import ServiceUnavailable
+from kernel.runtime.tracing import Tracer
 
 EMBEDDING_DIMENSIONS = 384  # @cf/baai/bge-small-en-v1.5 and the local MiniLM stand-in
 
@@ -63,6 +64,7 @@ class Bindings:
     outbound: Outbound | None = None  # internet fetch (URL documents); granted per Worker
     http: Http | None = None  # model providers' APIs (the llm Worker only)
     services: dict[str, Service] = field(default_factory=dict)
+    tracer: Tracer | None = None  # spans out (EDGERAG_OTLP_ENDPOINT); None: tracing is off
 
     def need(self, port: T | None, name: str) -> T:
         if port is None:
@@ -99,7 +101,8 @@ def resolve(
     http: bool = False,
 ) -> Bindings:
     """Build the ports for the bindings present in `raw_env` (least privilege: absent = None)."""
-    from kernel.bindings import cloudflare  # deferred: only needed when wrapping JS bindings
+    # deferred: only needed when wrapping JS bindings (and exporting spans)
+    from kernel.bindings import cloudflare, traces
     from kernel.bindings.services import CloudflareService
 
     def port(name: str, wrap: Any) -> Any:
@@ -124,6 +127,10 @@ def resolve(
     if http:
         # Cloudflare: the runtime's global fetch. Emulator: an HTTP object in env.
         bindings.http = port("HTTP", lambda b: b) or cloudflare.CloudflareHttp()
+    # Every Worker may export spans. Cloudflare: the runtime's global fetch. Emulator: OTLP in env.
+    bindings.tracer = traces.configure(
+        worker, bindings.var, lambda: port("OTLP", lambda b: b) or cloudflare.CloudflareHttp()
+    )
     for binding_name, host in (services or {}).items():
         svc = port(binding_name, lambda b, host=host: CloudflareService(b, host))
         if svc is not None:

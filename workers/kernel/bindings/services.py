@@ -1,4 +1,5 @@
-"""Calls between Workers over service bindings, with the request id and tenant carried along."""
+"""Calls between Workers over service bindings, with the request id, tenant and trace context
+(`traceparent`, kernel.runtime.tracing) carried along."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from kernel.bindings.ports import Service, ServiceResponse
+from kernel.runtime import tracing
 from kernel.runtime.errors import ApiError, Relayed, UpstreamError
 from kernel.runtime.http import Response
 from kernel.runtime.logs import log
@@ -91,38 +93,58 @@ async def call(
         content_type = "application/json"
     if content_type:
         headers["content-type"] = content_type
+    target = str(getattr(service, "name", "?"))
     started = time.perf_counter()
     status = 0
-    try:
-        response = await service.fetch(method, path, headers=headers, body=body)
-        status = response.status
-        return response
-    finally:
-        # One line per Worker hop: with the request id, logs trace a request through the mesh.
-        log(
-            "service_call",
-            request_id=request_id,
-            tenant=tenant_id,
-            to=str(getattr(service, "name", "?")),
-            method=method,
-            path=path.split("?", 1)[0],
-            status=status,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+    # The hop as a client span; the Worker behind continues the trace from its traceparent.
+    attributes = {"http.request.method": method, "server.address": target}
+    with tracing.span(f"{method} {target}", tracing.CLIENT, attributes) as span:
+        headers.update(span.headers())
+        try:
+            response = await service.fetch(method, path, headers=headers, body=body)
+            status = response.status
+            span.set("http.response.status_code", status)
+            if status >= 400:
+                span.fail(str(status))
+            return response
+        finally:
+            # One line per Worker hop: with the request id, logs trace a request through the mesh.
+            log(
+                "service_call",
+                request_id=request_id,
+                tenant=tenant_id,
+                to=target,
+                method=method,
+                path=path.split("?", 1)[0],
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
 
 # Response headers a Worker's reply keeps on its way to the client (all others stay inside).
-RELAYED = ("content-type", "retry-after", "allow", "content-disposition", "x-speech-cache")
+RELAYED = (
+    "content-type",
+    "retry-after",
+    "allow",
+    "content-disposition",
+    "x-speech-cache",
+    "mcp-session-id",  # issued by the MCP server's `initialize` (rag/mcp/transport.py)
+)
+# A stream's headers: the AI SDK's UI message stream names its protocol version in one.
+STREAM_RELAYED = (
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "x-speech-cache",
+    "x-vercel-ai-ui-message-stream",
+    "x-accel-buffering",
+)
 
 
 def relay(upstream: ServiceResponse) -> Response:
     """Pass a Worker's response through unchanged (errors are already in the one shape)."""
     if upstream.stream is not None:
-        headers = {
-            k: v
-            for k, v in upstream.headers.items()
-            if k in ("content-type", "cache-control", "content-disposition", "x-speech-cache")
-        }
+        headers = {k: v for k, v in upstream.headers.items() if k in STREAM_RELAYED}
         return Response(status=upstream.status, headers=headers, stream=upstream.stream)
     keep = {k: v for k, v in upstream.headers.items() if k in RELAYED}
     return Response(status=upstream.status, body=upstream.body, headers=keep)

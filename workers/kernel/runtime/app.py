@@ -6,6 +6,7 @@ import re
 import time
 import traceback
 
+from kernel.runtime import tracing
 from kernel.runtime.errors import ApiError
 from kernel.runtime.http import Request, Response, json_response
 from kernel.runtime.ids import new_request_id
@@ -14,6 +15,7 @@ from kernel.runtime.metrics import registry
 from kernel.runtime.router import Route, Router
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+TENANT_HEADER = "x-edgerag-tenant"  # stamped by the gateway after authentication
 
 
 def request_id_for(request: Request) -> str:
@@ -25,42 +27,48 @@ def request_id_for(request: Request) -> str:
 
 
 class WorkerApp:
-    def __init__(self, worker: str, router: Router) -> None:
+    def __init__(self, worker: str, router: Router, tracer: tracing.Tracer | None = None) -> None:
         self.worker = worker
         self.router = router
+        self.tracer = tracer  # None: tracing is off (no EDGERAG_OTLP_ENDPOINT)
 
     async def handle(self, request: Request) -> Response:
         request.request_id = request_id_for(request)
         started = time.perf_counter()
         route_label = "unmatched"
         head = request.method == "HEAD"
-        try:
-            route, params = self.router.resolve(request.method, request.path)
-            route_label = route.pattern
-            request.params = params
-            response = await self._run(route, request)
-        except ApiError as exc:
-            response = json_response(exc.body(request.request_id), exc.status, exc.headers)
-        except Exception as exc:  # the one place a surprise becomes a clean 500
-            log(
-                "unhandled_exception",
-                level="error",
-                worker=self.worker,
-                request_id=request.request_id,
-                error=type(exc).__name__,
-                trace=traceback.format_exc(limit=8),
-            )
-            body = {
-                "error": {
-                    "code": "internal_error",
-                    "message": "internal error; quote the request id when reporting it",
-                    "request_id": request.request_id,
+        server = tracing.begin(self.tracer, request.headers, request.header(TENANT_HEADER))
+        with tracing.active(server):
+            try:
+                route, params = self.router.resolve(request.method, request.path)
+                route_label = route.pattern
+                request.params = params
+                response = await self._run(route, request)
+            except ApiError as exc:
+                response = json_response(exc.body(request.request_id), exc.status, exc.headers)
+            except Exception as exc:  # the one place a surprise becomes a clean 500
+                tracing.current().fail(type(exc).__name__)
+                log(
+                    "unhandled_exception",
+                    level="error",
+                    worker=self.worker,
+                    request_id=request.request_id,
+                    error=type(exc).__name__,
+                    trace=traceback.format_exc(limit=8),
+                )
+                body = {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error; quote the request id when reporting it",
+                        "request_id": request.request_id,
+                    }
                 }
-            }
-            response = json_response(body, 500)
+                response = json_response(body, 500)
         if head:  # the GET's status and headers, never a body (errors included)
             response.body, response.stream = b"", None
         response.headers["x-request-id"] = request.request_id
+        if server is not None:
+            _end_server_span(server, request, response, route_label)
         elapsed_ms = (time.perf_counter() - started) * 1000
         status = str(response.status)
         metrics = registry(self.worker)
@@ -81,7 +89,7 @@ class WorkerApp:
             "request",
             worker=self.worker,
             request_id=request.request_id,
-            tenant=request.header("x-edgerag-tenant"),
+            tenant=request.header(TENANT_HEADER),
             method=request.method,
             route=route_label,
             status=response.status,
@@ -97,3 +105,27 @@ class WorkerApp:
             return await route.handler(request)
         finally:
             request.method = "HEAD"  # logs and metrics say what was asked
+
+
+def _end_server_span(
+    server: tracing.Span, request: Request, response: Response, route_label: str
+) -> None:
+    """HTTP server span attributes (OpenTelemetry HTTP semantic conventions): no path, no
+    query — the route pattern only — so nothing a caller typed reaches the collector."""
+    matched = route_label != "unmatched"
+    server.name = f"{request.method} {route_label}" if matched else request.method
+    server.update(
+        {
+            "http.request.method": request.method,
+            "http.route": route_label if matched else None,
+            "http.response.status_code": response.status,
+            "edgerag.request_id": request.request_id,
+            "edgerag.tenant_id": request.header(TENANT_HEADER),
+        }
+    )
+    if response.status >= 500 and "error.type" not in server.attributes:
+        server.fail(str(response.status))
+    if response.stream is not None:  # ends, and is exported, when the stream does
+        response.stream = tracing.until_closed(response.stream, server, request.wait_until)
+    else:
+        tracing.finish(server, request.wait_until)

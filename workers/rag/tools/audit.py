@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernel.bindings.ports import SqlValue, Statement
+from kernel.contracts.mcp import MCP_TOOLS
 from kernel.contracts.tools import TOOLS
 from kernel.domain.paging import page_params
 from kernel.domain.tenancy import TenantDB
@@ -89,8 +90,9 @@ def parse_query(query: Mapping[str, str]) -> AuditQuery:
         allowed=("tool", "user_id", "since", "until"),
     )
     tool, user = query.get("tool"), query.get("user_id")
-    if tool is not None and tool not in TOOLS:
-        raise ValidationFailed.field("tool", f"unknown tool; known: {', '.join(TOOLS)}")
+    known = {**TOOLS, **MCP_TOOLS}  # MCP calls are audited under MCP's names (`search`, `answer`)
+    if tool is not None and tool not in known:
+        raise ValidationFailed.field("tool", f"unknown tool; known: {', '.join(known)}")
     if user is not None and not _USER.match(user):
         raise ValidationFailed.field("user_id", "not a user or API key id")
     for name in ("since", "until"):

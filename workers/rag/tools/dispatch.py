@@ -4,7 +4,8 @@ chat — goes through `Toolbox.call`, which
   finds the tool (404 `unknown_tool`) → checks the caller's role and, in chat, whether write
   tools were enabled for the session (403) → validates the arguments against the tool's model
   (422 naming the field) → runs it as the caller, within its timeout (504 `tool_timeout`) →
-  writes one audit row whatever happened (arguments hashed, never stored).
+  writes one audit row whatever happened (arguments hashed, never stored) — all inside one
+  GenAI `execute_tool` span (kernel.runtime.tracing).
 
 Tools act with the caller's identity only: the viewer the gateway stamped, never anything a
 model or a document says, so a student's chat cannot run a teacher's tool and retrieved text
@@ -14,9 +15,10 @@ cannot widen what a call may read.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from kernel.bindings.env import Bindings
 from kernel.contracts.api import SearchHit
 from kernel.contracts.tools import TOOLS, ToolSpec
 from kernel.domain.tenancy import TenantDB, TenantScope
+from kernel.runtime import tracing
 from kernel.runtime.errors import ApiError, Forbidden, NotFound, TimedOut
 from kernel.runtime.http import validate
 from kernel.runtime.ids import new_id
@@ -73,9 +76,14 @@ class Outcome:
 
 class Toolbox:
     def __init__(
-        self, b: Bindings, embedder: Embedder, impls: dict[str, Impl], timeout_cap_s: float | None
+        self,
+        b: Bindings,
+        embedder: Embedder,
+        impls: dict[str, Impl],
+        timeout_cap_s: float | None,
+        specs: Mapping[str, ToolSpec] = TOOLS,  # the MCP server's names (kernel.contracts.mcp)
     ) -> None:
-        self.b, self.embed, self.impls = b, embedder, impls
+        self.b, self.embed, self.impls, self.specs = b, embedder, impls, specs
         self.timeout_cap_s = timeout_cap_s  # EDGERAG_TOOL_TIMEOUT_S: lowers every tool's
 
     def db(self, caller: Caller) -> TenantDB:
@@ -84,7 +92,7 @@ class Toolbox:
     def allowed(self, caller: Caller) -> list[ToolSpec]:
         return [
             t
-            for t in TOOLS.values()
+            for t in self.specs.values()
             if caller.role in t.roles and (caller.allow_writes or not t.writes)
         ]
 
@@ -93,6 +101,23 @@ class Toolbox:
         return spec.timeout_s if cap is None else min(cap, spec.timeout_s)
 
     async def call(self, name: str, args: Any, caller: Caller) -> Outcome:
+        tool = name if _NAME.match(name) else "?"
+        attributes = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "edgerag.tool.requested_by": "model" if caller.model_requested else "client",
+        }
+        # A GenAI execute_tool span; arguments only for a tenant that opted in to content.
+        with tracing.span(f"execute_tool {tool}", tracing.INTERNAL, attributes) as span:
+            if tracing.content_allowed():
+                span.set("gen_ai.tool.call.arguments", json.dumps(args, default=str))
+            try:
+                return await self._call(name, args, caller)
+            except ApiError as exc:
+                span.fail(exc.code)
+                raise
+
+    async def _call(self, name: str, args: Any, caller: Caller) -> Outcome:
         started = time.perf_counter()
         audit_id = new_id("aud")
         error: ApiError | None = None
@@ -128,7 +153,7 @@ class Toolbox:
         return Outcome(name, result, audit_id, round(latency, 3))
 
     async def _run(self, name: str, args: Any, caller: Caller) -> dict[str, Any]:
-        spec = TOOLS.get(name)
+        spec = self.specs.get(name)
         if spec is None or name not in self.impls:
             raise NotFound(f"unknown tool {name[:40]!r}", code="unknown_tool")
         if caller.role not in spec.roles:
