@@ -102,6 +102,22 @@ bench-answer: $(STAMP) $(LLAMA_STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.answer
 bench-rerank: $(STAMP)
 	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.rerank
+# A real dev server under 10/50/100/200 users, mixed workload → bench/results/load.json.
+# `make bench-load LOAD_ARGS=--quick` runs 10 s per level instead of 60.
+.PHONY: bench-load
+bench-load: $(STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.load $(LOAD_ARGS)
+# edgerag's search vs LlamaIndex, Chroma and rank_bm25 (docs/benchmarks.md): the peers live in
+# their own venv (.venv-peers, pinned in requirements/peers/bench-peers.txt), never in .venv.
+# `make bench-peers ARGS=--quick` fits the 30-minute budget → bench/results/peers.json.
+PEERS_STAMP := .venv-peers/.installed
+$(PEERS_STAMP): requirements/peers/bench-peers.txt
+	test -x .venv-peers/bin/python || $(PY) -m venv .venv-peers
+	.venv-peers/bin/pip install -q -r requirements/peers/bench-peers.txt
+	touch $(PEERS_STAMP)
+.PHONY: bench-peers
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	PYTHONPATH=$(PYTHONPATH_LOCAL) $(BIN)/python -m bench.peers $(ARGS)
 # Our PDF parser vs pypdf on 600+ real PDFs from Debian doc packages, pdftotext as reference
 # (bench/pdf_compare.py prints the apt-get line it needs) → bench/results/pdf_compare.json.
 .PHONY: bench-pdf

@@ -164,7 +164,17 @@ class EmulatedD1:
         finally:
             self._deadline = None
         # rowcount is -1 for statements that change nothing (SELECT, DDL).
-        return QueryResult(rows=rows, changes=max(cur.rowcount, 0), last_row_id=cur.lastrowid)
+        changes = max(cur.rowcount, 0)
+        # D1's billing units, honestly approximated: rows written = rows changed (index and
+        # FTS rows not counted); rows read = rows returned + rows changed, a lower bound (SQLite
+        # does not expose rows scanned).
+        return QueryResult(
+            rows=rows,
+            changes=changes,
+            last_row_id=cur.lastrowid,
+            rows_read=len(rows) + changes,
+            rows_written=changes,
+        )
 
     def _over_deadline(self) -> int:
         # Non-zero aborts the running statement with "interrupted".

@@ -129,6 +129,8 @@ def _query_result(res: Any) -> QueryResult:
         rows=[_row(r) for r in _field(res, "results", [])],
         changes=int(_field(meta, "changes", 0)),
         last_row_id=None if last is None else int(last),
+        rows_read=int(_field(meta, "rows_read", 0) or 0),
+        rows_written=int(_field(meta, "rows_written", 0) or 0),
     )
 
 

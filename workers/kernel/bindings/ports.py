@@ -70,6 +70,10 @@ class QueryResult:
     rows: list[dict[str, Any]]
     changes: int = 0
     last_row_id: int | None = None
+    # What D1 bills (meta.rows_read / meta.rows_written). The emulator reports a lower bound
+    # for rows_read (rows returned + rows changed): SQLite does not count rows scanned.
+    rows_read: int = 0
+    rows_written: int = 0
 
 
 @runtime_checkable
