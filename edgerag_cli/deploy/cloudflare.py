@@ -187,18 +187,26 @@ class Cloudflare:
                 return
             page += 1
 
+    def first(
+        self, template: str, match: tuple[str, str], *, scope: str, what: str, **path: str
+    ) -> dict[str, Any] | None:
+        """The first item of a paged list whose field `match[0]` equals `match[1]`."""
+        field, value = match
+        for item in self.pages(template, scope=scope, what=what, per_page=100, **path):
+            if item.get(field) == value:
+                return dict(item)
+        return None
+
     # --- D1 (developers.cloudflare.com/api/resources/d1/subresources/database/) --------------
     def find_d1(self, account_id: str, name: str) -> dict[str, Any] | None:
         # GET /accounts/{account_id}/d1/database?name= → [{uuid, name, created_at, version}]
-        for db in self.pages(
+        return self.first(
             "/accounts/{account_id}/d1/database",
+            ("name", name),
             scope=D1,
             what=f"list D1 databases, looking for {name}",
             account_id=account_id,
-        ):
-            if db.get("name") == name:
-                return dict(db)
-        return None
+        )
 
     def create_d1(self, account_id: str, name: str) -> dict[str, Any]:
         # POST /accounts/{account_id}/d1/database {name} → {uuid, name, ...}
@@ -230,15 +238,13 @@ class Cloudflare:
     # --- Workers KV (.../api/resources/kv/subresources/namespaces/) --------------------------
     def find_kv(self, account_id: str, title: str) -> dict[str, Any] | None:
         # GET /accounts/{account_id}/storage/kv/namespaces → [{id, title, supports_url_encoding}]
-        for ns in self.pages(
+        return self.first(
             "/accounts/{account_id}/storage/kv/namespaces",
+            ("title", title),
             scope=KV,
             what=f"list KV namespaces, looking for {title}",
             account_id=account_id,
-        ):
-            if ns.get("title") == title:
-                return dict(ns)
-        return None
+        )
 
     def create_kv(self, account_id: str, title: str) -> dict[str, Any]:
         # POST /accounts/{account_id}/storage/kv/namespaces {title} → {id, title}
