@@ -263,3 +263,32 @@ async def test_confirm_before_upload_and_a_changed_file(client: httpx.AsyncClien
     assert analysis.status_code == 409 and analysis.json()["error"]["code"] == (
         "recording_not_ready"
     )
+
+
+async def test_analysis_and_feedback_are_rate_limited_in_their_own_classes(
+    client: httpx.AsyncClient,
+) -> None:
+    """The `analysis` and `feedback` classes (README: 30 and 20 a day per user) count as their
+    own windows; a tenant admin lowers them, and a cached feedback gives its hit back."""
+    tenant, admin = await new_tenant(client, "recordings-limits")
+    await ingest(client, admin, "Practice guide", PRACTICE_GUIDE)
+    tuned = await client.patch(
+        f"/v1/tenants/{tenant}",
+        json={"rate_limits": {"analysis": {"user": 1}, "feedback": {"user": 2}}},
+        headers=admin,
+    )
+    assert tuned.status_code == 200, tuned.text
+    recording = (await upload_recording(client, admin, TAKE)).json()
+    path = f"/v1/recordings/{recording['id']}"
+    assert (await client.post(f"{path}/analysis", headers=admin)).status_code == 201
+    second = await client.post(f"{path}/analysis", headers=admin)
+    assert second.status_code == 429 and second.json()["error"]["code"] == "rate_limited"
+    assert '"analysis-user";q=1' in second.headers["ratelimit-policy"]
+    first = await client.post(f"{path}/feedback", json={}, headers=admin)
+    assert first.status_code == 201, first.text
+    cached = await client.post(f"{path}/feedback", json={}, headers=admin)
+    assert cached.status_code == 200 and cached.json()["cached"] is True  # refunded
+    other = await client.post(f"{path}/feedback", json={"focus": "tempo"}, headers=admin)
+    assert other.status_code == 201, other.text  # the cached one did not use up the second
+    third = await client.post(f"{path}/feedback", json={"focus": "pitch"}, headers=admin)
+    assert third.status_code == 429, third.text

@@ -9,7 +9,6 @@ import io
 import json
 import math
 import struct
-import time
 import wave
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -245,12 +244,12 @@ def test_flac_and_ogg_through_soundfile() -> None:
         assert values["pitch_stability"] > 20, fmt
 
 
-def test_a_minute_at_44_1_khz_is_quick() -> None:
+def test_a_minute_at_44_1_khz_is_cut_into_twelve_segments() -> None:
+    # How long it takes is a benchmark's question, not a test's (docs/recordings.md).
     audio = wav_bytes(tone(60, vibrato_cents=20, sr=44100), sr=44100)
-    started = time.perf_counter()
     response = analyze(request_for(audio), audio)
-    assert time.perf_counter() - started < 5.0  # about 0.5 s on one core
     assert len(response.segments) == 12
+    assert all(s.end_s - s.start_s == pytest.approx(5.0) for s in response.segments)
 
 
 # --- the HTTP side --------------------------------------------------------------------------
