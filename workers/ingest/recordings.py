@@ -14,6 +14,7 @@ the owner or an admin deletes it. Anything else is a 404, like a recording that 
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from typing import Any
@@ -273,7 +274,7 @@ def analysis_public(row: dict[str, Any]) -> dict[str, Any]:
 
 def _age_s(iso: str) -> float:
     try:
-        started = time.mktime(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        started = calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))  # UTC
     except ValueError:
         return 0.0
     return time.time() - started
